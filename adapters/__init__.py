@@ -1,0 +1,1 @@
+"""Network adapters and the contract they implement (see adapters.contract)."""

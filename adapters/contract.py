@@ -1,0 +1,168 @@
+"""The adapter contract: what a network adapter implements and what the core offers it.
+
+An adapter is a factory registered under the entry-point group ``gateway.adapters``
+(name = network, value = ``module:callable``). The runtime calls it with no arguments
+and gets an :class:`Adapter`; ``start`` receives the :class:`CoreServices` and the
+adapter's own settings table from the config file (``[adapters.<network>]``), opens
+its listeners and returns them so the runtime can log what listens where.
+
+Each logged-in client connection is a :class:`ClientLink` that the adapter registers
+with ``CoreServices.open_session``. The core delivers canonical events to it. Optional
+capabilities are separate small protocols (:class:`ShowsTyping`, :class:`LimitsBody`);
+the core checks ``isinstance`` before it uses one and degrades by the rules in
+docs/adr/0003-capabilities.md when a link lacks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from twisted.internet.interfaces import IListeningPort, IReactorCore
+
+from schema.events import CanonicalEvent, PresenceState, Typing
+from schema.records import (
+    AccountInfo,
+    ContactEntry,
+    LoginProof,
+    LoginResult,
+    ScramParameters,
+)
+
+ENTRY_POINT_GROUP = "gateway.adapters"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A canonical event on its way to one client.
+
+    ``peer`` is the other party as the recipient's network spells it: the native id
+    when the sender is on the same network, else the sender's alias there.
+    ``peer_display`` is a display name that names the peer's network.
+    """
+
+    event: CanonicalEvent
+    peer: str
+    peer_display: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    """What ``open_session`` returns: the session id and the events that waited
+    offline for this user (oldest first), already resolved into deliveries."""
+
+    session_id: str
+    offline: Sequence[Delivery] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    description: str
+    port: IListeningPort
+
+
+class ClientLink(Protocol):
+    """One logged-in client connection as the core sees it."""
+
+    def deliver(self, delivery: Delivery) -> bool:
+        """Write the event to the client; False when the connection is gone (the core
+        then keeps the event offline)."""
+        ...
+
+
+@runtime_checkable
+class ShowsTyping(Protocol):
+    """A link whose network can show typing notifications."""
+
+    def show_typing(self, peer: str, event: Typing) -> bool: ...
+
+
+@runtime_checkable
+class LimitsBody(Protocol):
+    """A link whose network has a maximum message length (in characters)."""
+
+    @property
+    def max_body_chars(self) -> int: ...
+
+
+class CoreServices(Protocol):
+    """What the core offers an adapter. Every method is a coroutine on the reactor's
+    asyncio loop; wrap with ``Deferred.fromCoroutine`` in Twisted code."""
+
+    @property
+    def node_id(self) -> str: ...
+
+    async def account(self, address: str) -> AccountInfo | None: ...
+
+    async def check_login(self, address: str, proof: LoginProof) -> LoginResult: ...
+
+    async def scram_parameters(self, address: str) -> ScramParameters: ...
+
+    async def open_session(
+        self,
+        address: str,
+        link: ClientLink,
+        presence: PresenceState = PresenceState.ONLINE,
+        status_text: str = "",
+    ) -> OpenedSession: ...
+
+    async def close_session(self, session_id: str) -> None: ...
+
+    async def set_presence(
+        self, session_id: str, presence: PresenceState, status_text: str = ""
+    ) -> None: ...
+
+    async def submit(self, event: CanonicalEvent) -> None:
+        """Route an event a local user produced. Failures come back to the sender as
+        ``DeliveryFailure`` events through their link."""
+        ...
+
+    async def resolve(self, address: str) -> str | None:
+        """The real address behind an address (itself for an account, the aliased
+        user for an alias); None when nobody owns it."""
+        ...
+
+    async def present_as(self, address: str, network: str) -> str:
+        """The native id under which ``address`` appears in ``network`` (its own id
+        when it lives there, else its alias, allocated on first use)."""
+        ...
+
+    async def contacts(self, owner: str) -> Sequence[ContactEntry]: ...
+
+    async def put_contact(self, owner: str, entry: ContactEntry) -> None: ...
+
+    async def remove_contact(self, owner: str, contact: str) -> None: ...
+
+    async def presence_of(self, address: str, watcher: str) -> PresenceState:
+        """``address``'s presence as ``watcher`` may see it (offline without consent)."""
+        ...
+
+    async def watchers(self, address: str) -> Sequence[str]:
+        """Who has ``address`` on their contact list (MSN's reverse list)."""
+        ...
+
+    async def register_account(
+        self, network: str, password: str, display_name: str
+    ) -> AccountInfo | None:
+        """Self-registration: a new account with a freshly allocated numeric id, or
+        None when the admin has not allowed it for ``network``."""
+        ...
+
+    async def find_accounts(self, network: str, text: str, limit: int = 20) -> Sequence[AccountInfo]:
+        """Accounts of ``network`` whose native id or display name matches ``text``."""
+        ...
+
+
+class Adapter(Protocol):
+    """A network. ``network`` is the address prefix it owns (``oscar``, ``msn``...)."""
+
+    network: str
+
+    async def start(
+        self, core: CoreServices, reactor: IReactorCore, settings: Mapping[str, object]
+    ) -> Sequence[Listener]: ...
+
+    async def stop(self) -> None:
+        """Stop accepting, say goodbye to connected clients, close listeners."""
+        ...

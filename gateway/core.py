@@ -1,0 +1,571 @@
+"""The core services: what adapters call (adapters.contract.CoreServices), carried out
+against the store with the router's decisions, plus this node's delivery loops.
+
+Runs on the asyncio loop shared with Twisted. Per sender, submissions are handled one
+at a time in arrival order, so a conversation keeps its order end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from twisted.logger import Logger
+
+from adapters.contract import ClientLink, Delivery, LimitsBody, OpenedSession, ShowsTyping
+from gateway import router
+from gateway.aliases import display_with_network
+from gateway.credentials import SealingKey, check_proof, fake_scram_salt
+from gateway.store import Store
+from gateway.store.delivery import InboxEntry, SessionRow
+from schema import scram
+from schema.addresses import AddressError, normalise_address, split_address
+from schema.events import (
+    CanonicalEvent,
+    DeliveryFailure,
+    FailureReason,
+    Message,
+    Presence,
+    PresenceState,
+    Typing,
+    event_from_json,
+    event_to_json,
+)
+from schema.records import (
+    AccountInfo,
+    ContactEntry,
+    LoginOutcome,
+    LoginProof,
+    LoginResult,
+    ScramParameters,
+    SessionInfo,
+)
+
+log = Logger()
+
+
+@dataclass
+class LocalSession:
+    info: SessionInfo
+    link: ClientLink
+
+
+def encode_delivery(delivery: Delivery) -> str:
+    return json.dumps(
+        {
+            "ev": event_to_json(delivery.event).decode("utf-8"),
+            "peer": delivery.peer,
+            "pd": delivery.peer_display,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_delivery(payload: str) -> Delivery:
+    data = json.loads(payload)
+    return Delivery(event=event_from_json(data["ev"]), peer=data["peer"], peer_display=data["pd"])
+
+
+def split_body(message: Message, limit: int) -> list[Message]:
+    """A message too long for the target, split in order into parts of at most
+    ``limit`` characters (never truncated); formatting is kept on the first part."""
+    if len(message.body) <= limit:
+        return [message]
+    parts = [message.body[i : i + limit] for i in range(0, len(message.body), limit)]
+    return [
+        message.model_copy(update={"body": part, "spans": (), "id": f"{message.id}.{n}"})
+        for n, part in enumerate(parts)
+    ]
+
+
+class GatewayCore:
+    """CoreServices for the adapters of one node."""
+
+    def __init__(
+        self,
+        store: Store,
+        sealing: SealingKey,
+        node_id: str,
+        *,
+        allow_registration: Sequence[str] = (),
+        registration_first_id: int = 700000,
+        heartbeat_seconds: float = 5.0,
+        dead_after_seconds: float = 20.0,
+    ) -> None:
+        self.store = store
+        self._sealing = sealing
+        self._node_id = node_id
+        self._allow_registration = frozenset(allow_registration)
+        self._registration_first_id = registration_first_id
+        self._heartbeat_seconds = heartbeat_seconds
+        self._dead_after_ms = int(dead_after_seconds * 1000)
+        self._fake_salt_secret = sealing.derive(b"fake-scram-salt")
+        self.local: dict[str, LocalSession] = {}
+        self._sender_locks: dict[str, asyncio.Lock] = {}
+        self._alive_cache: dict[str, tuple[float, bool]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self.started = time.time()
+
+    # ---- identity of the node
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    @staticmethod
+    def default_node_id() -> str:
+        return f"{socket.gethostname()}-{os.getpid()}"
+
+    # ---- accounts and login
+
+    async def account(self, address: str) -> AccountInfo | None:
+        return await self.store.accounts.info(address)
+
+    async def check_login(self, address: str, proof: LoginProof) -> LoginResult:
+        try:
+            address = normalise_address(address)
+        except AddressError:
+            return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
+        record = await self.store.accounts.get(address)
+        if record is None:
+            return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
+        if record.info.disabled:
+            return LoginResult(LoginOutcome.DISABLED, record.info)
+        checked = check_proof(address, proof, record.verifiers, self._sealing)
+        if not checked.supported:
+            return LoginResult(LoginOutcome.UNSUPPORTED, record.info)
+        if not checked.ok:
+            return LoginResult(LoginOutcome.BAD_PASSWORD, record.info)
+        return LoginResult(LoginOutcome.OK, record.info, checked.server_signature)
+
+    async def scram_parameters(self, address: str) -> ScramParameters:
+        record = await self.store.accounts.get(address)
+        if record is None or not record.verifiers.scram_salt:
+            return ScramParameters(
+                fake_scram_salt(address, self._fake_salt_secret), scram.DEFAULT_ITERATIONS
+            )
+        verifier = record.verifiers.scram()
+        return ScramParameters(verifier.salt, verifier.iterations)
+
+    async def register_account(
+        self, network: str, password: str, display_name: str
+    ) -> AccountInfo | None:
+        if network not in self._allow_registration:
+            return None
+        native = await self.store.identity.allocate_registration(
+            network, self._registration_first_id, 0xFFFFFFFF
+        )
+        info = await self.store.accounts.create_claimed(
+            f"{network}:{native}", password, display_name
+        )
+        await self.store.audit.record(f"self:{info.address}", "account.register", address=info.address)
+        return info
+
+    async def find_accounts(self, network: str, text: str, limit: int = 20) -> Sequence[AccountInfo]:
+        return await self.store.accounts.search(network, text, max(1, min(limit, 100)))
+
+    # ---- sessions
+
+    async def open_session(
+        self,
+        address: str,
+        link: ClientLink,
+        presence: PresenceState = PresenceState.ONLINE,
+        status_text: str = "",
+    ) -> OpenedSession:
+        address = normalise_address(address)
+        network, _ = split_address(address)
+        session_id = secrets.token_hex(12)
+        info = SessionInfo(
+            session_id=session_id,
+            address=address,
+            node_id=self._node_id,
+            network=network,
+            since=time.time(),
+            presence=presence,
+            status_text=status_text,
+        )
+        entries = await self.store.delivery.open_session(info)
+        # No await between registering the link and writing the waiting events: a live
+        # event for this session cannot overtake them.
+        self.local[session_id] = LocalSession(info, link)
+        delivered: list[str] = []
+        replay: list[Delivery] = []
+        for entry_id, payload in entries:
+            try:
+                delivery = decode_delivery(payload)
+            except ValueError:
+                log.error("dropping unreadable offline entry {id} for {a}", id=entry_id, a=address)
+                delivered.append(entry_id)
+                continue
+            if not self._write_local(session_id, delivery):
+                break
+            delivered.append(entry_id)
+            replay.append(delivery)
+        await self.store.delivery.ack_offline(address, delivered)
+        await self._fan_out_presence(address)
+        return OpenedSession(session_id=session_id, offline=tuple(replay))
+
+    async def close_session(self, session_id: str) -> None:
+        local = self.local.pop(session_id, None)
+        if local is None:
+            return
+        await self.store.delivery.close_session(local.info.address, session_id, self._node_id)
+        await self._fan_out_presence(local.info.address)
+
+    async def set_presence(
+        self, session_id: str, presence: PresenceState, status_text: str = ""
+    ) -> None:
+        local = self.local.get(session_id)
+        if local is None:
+            return
+        local.info = SessionInfo(
+            session_id=local.info.session_id,
+            address=local.info.address,
+            node_id=local.info.node_id,
+            network=local.info.network,
+            since=local.info.since,
+            presence=presence,
+            status_text=status_text[:512],
+        )
+        await self.store.delivery.update_session(local.info, time.time())
+        await self._fan_out_presence(local.info.address)
+
+    # ---- contacts
+
+    async def contacts(self, owner: str) -> Sequence[ContactEntry]:
+        return await self.store.contacts.list(owner)
+
+    async def put_contact(self, owner: str, entry: ContactEntry) -> None:
+        await self.store.contacts.put(owner, entry)
+
+    async def remove_contact(self, owner: str, contact: str) -> None:
+        await self.store.contacts.remove(owner, contact)
+
+    async def watchers(self, address: str) -> Sequence[str]:
+        return await self.store.contacts.watchers(address)
+
+    async def presence_of(self, address: str, watcher: str) -> PresenceState:
+        state, _ = await self.presence_with_text(address, watcher)
+        return state
+
+    async def presence_with_text(self, address: str, watcher: str) -> tuple[PresenceState, str]:
+        if not await self._consents(address, watcher):
+            return (PresenceState.OFFLINE, "")
+        states = []
+        for linked in await self.store.identity.linked(address):
+            for row in await self._live_rows(linked):
+                states.append((row.info.presence, row.info.status_text))
+        return router.merged_presence(states)
+
+    async def _consents(self, address: str, watcher: str) -> bool:
+        """Does ``address`` let ``watcher`` see its presence? (any linked address's list)"""
+        for linked in await self.store.identity.linked(address):
+            entry = await self.store.contacts.get(linked, watcher)
+            if entry is not None and entry.allowed and not entry.blocked:
+                return True
+        return False
+
+    # ---- identity
+
+    async def resolve(self, address: str) -> str | None:
+        try:
+            address = normalise_address(address)
+        except AddressError:
+            return None
+        owner = await self.store.identity.owner(address)
+        if owner is None:
+            return None
+        if owner == address:
+            return address if await self.store.accounts.info(address) else None
+        return owner
+
+    async def present_as(self, address: str, network: str) -> str:
+        own_network, native = split_address(address)
+        if own_network == network:
+            return native
+        return await self.store.identity.alias(address, network)
+
+    async def _display(self, address: str) -> str:
+        info = await self.store.accounts.info(address)
+        return display_with_network(info.display_name if info else "", address)
+
+    # ---- routing
+
+    def _lock_for(self, sender: str) -> asyncio.Lock:
+        lock = self._sender_locks.get(sender)
+        if lock is None:
+            lock = self._sender_locks[sender] = asyncio.Lock()
+        return lock
+
+    async def submit(self, event: CanonicalEvent) -> None:
+        lock = self._lock_for(event.sender)
+        try:
+            async with lock:
+                await self._route(event)
+        finally:
+            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+                self._sender_locks.pop(event.sender, None)
+
+    async def _route(self, event: CanonicalEvent) -> None:
+        policy = router.policy(event)
+        reason = router.refusal(event)
+        if reason is not None:
+            await self._refuse(event, reason, policy.report_failure)
+            return
+        target = await self.resolve(event.recipient)
+        if target is None:
+            await self._refuse(event, FailureReason.UNKNOWN_RECIPIENT, policy.report_failure)
+            return
+        target_info = await self.store.accounts.info(target)
+        if target_info is not None and target_info.disabled:
+            await self._refuse(event, FailureReason.DISABLED, policy.report_failure)
+            return
+        blocked = await self.store.contacts.get(target, event.sender)
+        if blocked is not None and blocked.blocked:
+            await self._refuse(event, FailureReason.BLOCKED, policy.report_failure)
+            return
+        linked = await self.store.identity.linked(target)
+        if len(linked) > 1:
+            online = {}
+            for address in linked:
+                online[address] = [
+                    router.LiveSession(r.info, r.active) for r in await self._live_rows(address)
+                ]
+            target = router.choose_address(target, online)
+        routed = event.model_copy(update={"recipient": target, "hops": event.hops + 1})
+        await self._deliver(routed, policy)
+
+    async def _refuse(self, event: CanonicalEvent, reason: FailureReason, report: bool) -> None:
+        if not report or isinstance(event, DeliveryFailure):
+            return
+        failure = router.failure_for(event, reason)
+        sender_network, _ = split_address(event.sender)
+        network, native = split_address(event.recipient)
+        peer = native if network == sender_network else await self.present_as(
+            event.recipient, sender_network
+        )
+        delivery = Delivery(event=failure, peer=peer, peer_display=peer)
+        await self._deliver_prepared(failure, delivery, router.policy(failure))
+
+    async def _deliver(self, event: CanonicalEvent, policy: router.KindPolicy) -> None:
+        recipient_network, _ = split_address(event.recipient)
+        peer = await self.present_as(event.sender, recipient_network)
+        delivery = Delivery(event=event, peer=peer, peer_display=await self._display(event.sender))
+        await self._deliver_prepared(event, delivery, policy)
+
+    async def _deliver_prepared(
+        self, event: CanonicalEvent, delivery: Delivery, policy: router.KindPolicy
+    ) -> None:
+        payload = encode_delivery(delivery)
+        outcome = await self.store.delivery.deliver_or_queue(
+            event.recipient, event.id, payload, policy.queue_offline, policy.dedupe
+        )
+        if outcome.kind == "full":
+            await self._refuse(event, FailureReason.QUEUE_FULL, policy.report_failure)
+            return
+        if outcome.kind != "online":
+            return
+        live = await self._live(list(outcome.sessions))
+        chosen = router.choose_session([router.LiveSession(r.info, r.active) for r in live])
+        if chosen is None:
+            if policy.queue_offline and not await self.store.delivery.queue_offline(
+                event.recipient, payload
+            ):
+                await self._refuse(event, FailureReason.QUEUE_FULL, policy.report_failure)
+            return
+        if chosen.info.node_id == self._node_id:
+            if not self._write_local(chosen.info.session_id, delivery) and policy.queue_offline:
+                await self.store.delivery.queue_offline(event.recipient, payload)
+            return
+        await self.store.delivery.send_to_node(
+            chosen.info.node_id, chosen.info.session_id, event.recipient, payload
+        )
+
+    def _write_local(self, session_id: str, delivery: Delivery) -> bool:
+        """Hand an event to a local link; False when the session or connection is gone.
+        Typing goes only to links that show it (others drop it: ephemeral)."""
+        local = self.local.get(session_id)
+        if local is None:
+            return False
+        link = local.link
+        event = delivery.event
+        try:
+            if isinstance(event, Typing):
+                if isinstance(link, ShowsTyping):
+                    link.show_typing(delivery.peer, event)
+                return True
+            if isinstance(event, Message) and isinstance(link, LimitsBody):
+                parts = split_body(event, max(1, link.max_body_chars))
+                return all(
+                    link.deliver(Delivery(part, delivery.peer, delivery.peer_display))
+                    for part in parts
+                )
+            return link.deliver(delivery)
+        except Exception:
+            log.failure("link for session {sid} failed to take an event", sid=session_id)
+            return False
+
+    # ---- presence fan-out
+
+    async def _fan_out_presence(self, address: str) -> None:
+        for watcher in await self.store.contacts.watchers(address):
+            if not await self._consents(address, watcher):
+                continue
+            state, text = await self.presence_with_text(address, watcher)
+            event = Presence(sender=address, recipient=watcher, state=state, status_text=text)
+            await self._deliver(event, router.policy(event))
+
+    # ---- liveness
+
+    async def _node_alive(self, node_id: str) -> bool:
+        if node_id == self._node_id:
+            return self._running
+        now = time.monotonic()
+        cached = self._alive_cache.get(node_id)
+        if cached is not None and now - cached[0] < 1.0:
+            return cached[1]
+        alive = await self.store.delivery.alive(node_id)
+        self._alive_cache[node_id] = (now, alive)
+        return alive
+
+    async def _live(self, rows: list[SessionRow]) -> list[SessionRow]:
+        out = []
+        for row in rows:
+            if row.info.node_id == self._node_id:
+                if row.info.session_id in self.local:
+                    out.append(row)
+            elif await self._node_alive(row.info.node_id):
+                out.append(row)
+        return out
+
+    async def _live_rows(self, address: str) -> list[SessionRow]:
+        return await self._live(await self.store.delivery.sessions_of(address))
+
+    # ---- node loops
+
+    async def start(self) -> None:
+        self._running = True
+        await self.store.delivery.ensure_inbox(self._node_id)
+        await self._heartbeat_once()
+        # Our own leftovers from an earlier run under the same id.
+        await self._reroute(await self.store.delivery.claim_all(self._node_id, self._node_id))
+        self._tasks = [
+            asyncio.ensure_future(self._inbox_loop()),
+            asyncio.ensure_future(self._heartbeat_loop()),
+        ]
+
+    async def stop(self) -> None:
+        """Close local sessions, hand back what is still in our inbox, leave."""
+        self._running = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
+        for session_id in list(self.local):
+            await self.close_session(session_id)
+        leftovers = await self.store.delivery.claim_all(self._node_id, self._node_id)
+        await self._reroute(leftovers)
+        await self.store.delivery.forget_node_sessions(self._node_id)
+        await self.store.delivery.forget_node(self._node_id)
+
+    async def _heartbeat_once(self) -> None:
+        await self.store.delivery.heartbeat(
+            self._node_id,
+            {"host": socket.gethostname(), "pid": str(os.getpid()), "started": repr(self.started)},
+            self._dead_after_ms,
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        while self._running:
+            try:
+                await self._heartbeat_once()
+                await self._reclaim_dead_nodes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.failure("heartbeat failed; retrying")
+            await asyncio.sleep(self._heartbeat_seconds)
+
+    async def _inbox_loop(self) -> None:
+        while self._running:
+            try:
+                entries = await self.store.delivery.read_inbox(
+                    self._node_id, self._node_id, block_ms=1000
+                )
+                await self._consume(entries)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.failure("inbox read failed; retrying")
+                await asyncio.sleep(0.5)
+
+    async def _consume(self, entries: list[InboxEntry]) -> None:
+        acked = []
+        for entry in entries:
+            try:
+                delivery = decode_delivery(entry.payload)
+            except ValueError:
+                log.error("dropping unreadable inbox entry {id}", id=entry.entry_id)
+                acked.append(entry.entry_id)
+                continue
+            if not self._write_local(entry.session_id, delivery):
+                # The session went away meanwhile: route again from scratch.
+                await self._reroute_one(delivery)
+            acked.append(entry.entry_id)
+        await self.store.delivery.ack_inbox(self._node_id, acked)
+
+    async def _reroute_one(self, delivery: Delivery) -> None:
+        event = delivery.event
+        policy = router.policy(event)
+        live = await self._live_rows(event.recipient)
+        chosen = router.choose_session([router.LiveSession(r.info, r.active) for r in live])
+        payload = encode_delivery(delivery)
+        if chosen is not None and chosen.info.node_id != self._node_id:
+            await self.store.delivery.send_to_node(
+                chosen.info.node_id, chosen.info.session_id, event.recipient, payload
+            )
+        elif chosen is not None and self._write_local(chosen.info.session_id, delivery):
+            return
+        elif policy.queue_offline:
+            await self.store.delivery.queue_offline(event.recipient, payload)
+
+    async def _reroute(self, entries: list[InboxEntry]) -> None:
+        for entry in entries:
+            try:
+                await self._reroute_one(decode_delivery(entry.payload))
+            except ValueError:
+                log.error("dropping unreadable inbox entry {id}", id=entry.entry_id)
+        if entries:
+            log.info("re-routed {n} undelivered entries", n=len(entries))
+
+    async def _reclaim_dead_nodes(self) -> None:
+        for node_id in await self.store.delivery.nodes():
+            if node_id == self._node_id or await self.store.delivery.alive(node_id):
+                continue
+            if not await self.store.delivery.take_reclaim_lock(node_id, self._node_id, 60_000):
+                continue
+            log.warn("node {node} stopped heartbeating; reclaiming its deliveries", node=node_id)
+            entries = await self.store.delivery.claim_all(node_id, self._node_id)
+            affected = await self.store.delivery.forget_node_sessions(node_id)
+            for entry in entries:
+                try:
+                    await self._reroute_one(decode_delivery(entry.payload))
+                except ValueError:
+                    log.error("dropping unreadable inbox entry {id}", id=entry.entry_id)
+            await self.store.delivery.ack_inbox(node_id, [e.entry_id for e in entries])
+            await self.store.delivery.forget_node(node_id)
+            for address in affected:
+                await self._fan_out_presence(address)
+

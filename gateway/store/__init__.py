@@ -1,0 +1,53 @@
+"""Everything the gateway keeps, in Redis (see keys.py for the layout)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from gateway.credentials import SealingKey
+from gateway.store.accounts import AccountError, AccountStore
+from gateway.store.audit import AuditLog
+from gateway.store.connection import connect, register_scripts
+from gateway.store.contacts import ContactStore
+from gateway.store.delivery import DeliveryStore
+from gateway.store.identity import IdentityStore
+
+
+@dataclass(frozen=True)
+class Store:
+    redis: Redis
+    accounts: AccountStore
+    identity: IdentityStore
+    contacts: ContactStore
+    delivery: DeliveryStore
+    audit: AuditLog
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        sealing: SealingKey,
+        *,
+        offline_max: int = 1000,
+        dedupe_seconds: int = 86400,
+        numeric_base: int = 2_000_000_000,
+        alias_domain: str = "gateway.invalid",
+    ) -> Store:
+        redis = connect(url)
+        scripts = register_scripts(redis)
+        return cls(
+            redis=redis,
+            accounts=AccountStore(redis, scripts, sealing),
+            identity=IdentityStore(redis, scripts, numeric_base, alias_domain),
+            contacts=ContactStore(redis),
+            delivery=DeliveryStore(redis, scripts, offline_max, dedupe_seconds),
+            audit=AuditLog(redis),
+        )
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+__all__ = ["AccountError", "Store"]

@@ -1,0 +1,279 @@
+"""Sessions directory, offline queues, per-node delivery streams and node liveness.
+
+Delivery between nodes goes through ``inbox:{node}`` streams with one consumer group:
+an entry is acknowledged only after the event was written to the client (or stored
+offline). When a node stops heartbeating, a live node claims its pending and unread
+entries, routes them again (the user may be online elsewhere by now) or queues them
+offline, and clears the dead node's sessions from the directory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from gateway.store import keys
+from gateway.store.connection import Scripts
+from schema.events import PresenceState
+from schema.records import SessionInfo
+
+OFFLINE_BATCH = 500
+
+
+def session_to_json(row: SessionInfo, active: float) -> str:
+    return json.dumps(
+        {
+            "sid": row.session_id,
+            "address": row.address,
+            "node": row.node_id,
+            "network": row.network,
+            "since": row.since,
+            "presence": row.presence.value,
+            "text": row.status_text,
+            "active": active,
+        },
+        separators=(",", ":"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    info: SessionInfo
+    active: float
+
+
+def session_from_json(raw: str) -> SessionRow:
+    data = json.loads(raw)
+    return SessionRow(
+        info=SessionInfo(
+            session_id=data["sid"],
+            address=data["address"],
+            node_id=data["node"],
+            network=data["network"],
+            since=float(data["since"]),
+            presence=PresenceState(data["presence"]),
+            status_text=data.get("text", ""),
+        ),
+        active=float(data.get("active", data["since"])),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: Literal["dup", "online", "queued", "full", "dropped"]
+    sessions: tuple[SessionRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    entry_id: str
+    session_id: str
+    address: str
+    payload: str  # JSON of the routed delivery (see gateway.core)
+
+
+class DeliveryStore:
+    def __init__(self, redis: Redis, scripts: Scripts, offline_max: int, dedupe_seconds: int):
+        self._redis = redis
+        self._scripts = scripts
+        self._offline_max = offline_max
+        self._dedupe_seconds = dedupe_seconds
+
+    # ---- sessions directory
+
+    async def open_session(
+        self, row: SessionInfo
+    ) -> list[tuple[str, str]]:
+        """Register the session; returns the offline entries (id, payload), oldest first."""
+        now = time.time()
+        entries = await self._scripts.open_session(
+            keys=[keys.sessions(row.address), keys.offline(row.address)],
+            args=[row.session_id, session_to_json(row, now), OFFLINE_BATCH],
+        )
+        await self._redis.sadd(keys.node_sessions(row.node_id), f"{row.address}|{row.session_id}")
+        return [(entry_id, fields["e"]) for entry_id, fields in _pairs(entries)]
+
+    async def update_session(self, row: SessionInfo, active: float) -> None:
+        key = keys.sessions(row.address)
+        if await self._redis.hexists(key, row.session_id):
+            await self._redis.hset(key, row.session_id, session_to_json(row, active))
+
+    async def close_session(self, address: str, session_id: str, node_id: str) -> None:
+        await self._redis.hdel(keys.sessions(address), session_id)
+        await self._redis.srem(keys.node_sessions(node_id), f"{address}|{session_id}")
+
+    async def sessions_of(self, address: str) -> list[SessionRow]:
+        rows: list[str] = await self._redis.hvals(keys.sessions(address))
+        return [session_from_json(r) for r in rows]
+
+    async def node_session_members(self, node_id: str) -> list[tuple[str, str]]:
+        members: set[str] = await self._redis.smembers(keys.node_sessions(node_id))
+        out = []
+        for member in members:
+            address, _, sid = member.rpartition("|")
+            out.append((address, sid))
+        return out
+
+    async def forget_node_sessions(self, node_id: str) -> list[str]:
+        """Remove every session the node held; returns the affected addresses."""
+        affected = []
+        for address, sid in await self.node_session_members(node_id):
+            await self._redis.hdel(keys.sessions(address), sid)
+            affected.append(address)
+        await self._redis.delete(keys.node_sessions(node_id))
+        return sorted(set(affected))
+
+    # ---- offline queue
+
+    async def deliver_or_queue(
+        self, address: str, message_id: str, payload: str, queue: bool, dedupe: bool
+    ) -> Outcome:
+        result = await self._scripts.deliver_or_queue(
+            keys=[keys.sessions(address), keys.offline(address), keys.seen(address, message_id)],
+            args=[
+                "1" if queue else "0",
+                self._dedupe_seconds,
+                payload,
+                self._offline_max,
+                "1" if dedupe else "0",
+            ],
+        )
+        kind = result[0]
+        if kind == "online":
+            return Outcome("online", tuple(session_from_json(r) for r in result[1:]))
+        if kind in ("dup", "queued", "full", "dropped"):
+            return Outcome(kind)
+        raise RuntimeError(f"unexpected deliver_or_queue reply {kind!r}")
+
+    async def queue_offline(self, address: str, payload: str) -> bool:
+        entry = await self._scripts.queue_only(
+            keys=[keys.offline(address)], args=[payload, self._offline_max]
+        )
+        return bool(entry)
+
+    async def ack_offline(self, address: str, entry_ids: list[str]) -> None:
+        if entry_ids:
+            await self._redis.xdel(keys.offline(address), *entry_ids)
+
+    async def offline_count(self, address: str) -> int:
+        count: int = await self._redis.xlen(keys.offline(address))
+        return count
+
+    # ---- inbox streams
+
+    async def ensure_inbox(self, node_id: str) -> None:
+        try:
+            await self._redis.xgroup_create(
+                keys.inbox(node_id), keys.INBOX_GROUP, id="0", mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def send_to_node(
+        self, node_id: str, session_id: str, address: str, payload: str
+    ) -> None:
+        await self._redis.xadd(
+            keys.inbox(node_id), {"s": session_id, "a": address, "p": payload}
+        )
+
+    async def read_inbox(
+        self, node_id: str, consumer: str, block_ms: int, count: int = 200
+    ) -> list[InboxEntry]:
+        reply = await self._redis.xreadgroup(
+            keys.INBOX_GROUP,
+            consumer,
+            {keys.inbox(node_id): ">"},
+            count=count,
+            block=block_ms,
+        )
+        return _inbox_entries(reply)
+
+    async def claim_all(self, node_id: str, consumer: str) -> list[InboxEntry]:
+        """Every entry of a node's inbox not yet acknowledged: pending ones (read by a
+        dead consumer) and unread ones."""
+        await self.ensure_inbox(node_id)
+        stream = keys.inbox(node_id)
+        claimed: list[InboxEntry] = []
+        start = "0-0"
+        while True:
+            reply = await self._redis.xautoclaim(
+                stream, keys.INBOX_GROUP, consumer, min_idle_time=0, start_id=start, count=500
+            )
+            start, entries = reply[0], reply[1]
+            claimed.extend(_entries(entries))
+            if start == "0-0":
+                break
+        while True:
+            unread = _inbox_entries(
+                await self._redis.xreadgroup(
+                    keys.INBOX_GROUP, consumer, {stream: ">"}, count=500
+                )
+            )
+            if not unread:
+                break
+            claimed.extend(unread)
+        return claimed
+
+    async def ack_inbox(self, node_id: str, entry_ids: list[str]) -> None:
+        if entry_ids:
+            stream = keys.inbox(node_id)
+            await self._redis.xack(stream, keys.INBOX_GROUP, *entry_ids)
+            await self._redis.xdel(stream, *entry_ids)
+
+    # ---- node liveness
+
+    async def heartbeat(self, node_id: str, description: dict[str, str], ttl_ms: int) -> None:
+        await self._redis.set(keys.node_alive(node_id), "1", px=ttl_ms)
+        await self._redis.hset(keys.NODES, node_id, json.dumps(description, sort_keys=True))
+
+    async def alive(self, node_id: str) -> bool:
+        return bool(await self._redis.exists(keys.node_alive(node_id)))
+
+    async def nodes(self) -> dict[str, dict[str, str]]:
+        raw: dict[str, str] = await self._redis.hgetall(keys.NODES)
+        return {k: json.loads(v) for k, v in raw.items()}
+
+    async def take_reclaim_lock(self, node_id: str, holder: str, ttl_ms: int) -> bool:
+        return bool(
+            await self._redis.set(keys.node_reclaim_lock(node_id), holder, nx=True, px=ttl_ms)
+        )
+
+    async def forget_node(self, node_id: str) -> None:
+        await self._redis.hdel(keys.NODES, node_id)
+        await self._redis.delete(keys.node_alive(node_id), keys.inbox(node_id))
+
+
+def _pairs(entries: list[object]) -> list[tuple[str, dict[str, str]]]:
+    """XRANGE reply from a script: [[id, [k, v, ...]], ...]."""
+    out = []
+    for item in entries:
+        assert isinstance(item, list)
+        entry_id, flat = item[0], item[1]
+        fields = dict(zip(flat[0::2], flat[1::2], strict=True))
+        out.append((str(entry_id), fields))
+    return out
+
+
+def _entries(entries: list[tuple[str, dict[str, str] | None]]) -> list[InboxEntry]:
+    out = []
+    for entry_id, fields in entries:
+        if not fields:  # deleted while pending
+            continue
+        out.append(InboxEntry(entry_id, fields["s"], fields["a"], fields["p"]))
+    return out
+
+
+def _inbox_entries(reply: object) -> list[InboxEntry]:
+    if not reply:
+        return []
+    out: list[InboxEntry] = []
+    assert isinstance(reply, list)
+    for _stream, entries in reply:
+        out.extend(_entries(entries))
+    return out

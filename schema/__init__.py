@@ -1,0 +1,53 @@
+"""The canonical model shared by the core and every adapter (pure: pydantic and stdlib)."""
+
+from schema.addresses import (
+    Address,
+    AddressError,
+    make_address,
+    normalise_address,
+    normalise_native,
+    split_address,
+)
+from schema.events import (
+    EVENT_ADAPTER,
+    MAX_HOPS,
+    Authorization,
+    CanonicalEvent,
+    ContactRequest,
+    DeliveryFailure,
+    DeliveryReceipt,
+    FailureReason,
+    FormatSpan,
+    Message,
+    Presence,
+    PresenceState,
+    Style,
+    Typing,
+    event_from_json,
+    event_to_json,
+)
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "MAX_HOPS",
+    "Address",
+    "AddressError",
+    "Authorization",
+    "CanonicalEvent",
+    "ContactRequest",
+    "DeliveryFailure",
+    "DeliveryReceipt",
+    "FailureReason",
+    "FormatSpan",
+    "Message",
+    "Presence",
+    "PresenceState",
+    "Style",
+    "Typing",
+    "event_from_json",
+    "event_to_json",
+    "make_address",
+    "normalise_address",
+    "normalise_native",
+    "split_address",
+]
