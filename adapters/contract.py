@@ -149,7 +149,9 @@ class CoreServices(Protocol):
         None when the admin has not allowed it for ``network``."""
         ...
 
-    async def find_accounts(self, network: str, text: str, limit: int = 20) -> Sequence[AccountInfo]:
+    async def find_accounts(
+        self, network: str, text: str, limit: int = 20
+    ) -> Sequence[AccountInfo]:
         """Accounts of ``network`` whose native id or display name matches ``text``."""
         ...
 

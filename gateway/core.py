@@ -8,6 +8,7 @@ at a time in arrival order, so a conversation keeps its order end to end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -108,6 +109,7 @@ class GatewayCore:
         self._fake_salt_secret = sealing.derive(b"fake-scram-salt")
         self.local: dict[str, LocalSession] = {}
         self._sender_locks: dict[str, asyncio.Lock] = {}
+        self._sender_waiting: dict[str, int] = {}
         self._alive_cache: dict[str, tuple[float, bool]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
@@ -165,10 +167,14 @@ class GatewayCore:
         info = await self.store.accounts.create_claimed(
             f"{network}:{native}", password, display_name
         )
-        await self.store.audit.record(f"self:{info.address}", "account.register", address=info.address)
+        await self.store.audit.record(
+            f"self:{info.address}", "account.register", address=info.address
+        )
         return info
 
-    async def find_accounts(self, network: str, text: str, limit: int = 20) -> Sequence[AccountInfo]:
+    async def find_accounts(
+        self, network: str, text: str, limit: int = 20
+    ) -> Sequence[AccountInfo]:
         return await self.store.accounts.search(network, text, max(1, min(limit, 100)))
 
     # ---- sessions
@@ -241,7 +247,7 @@ class GatewayCore:
     # ---- contacts
 
     async def contacts(self, owner: str) -> Sequence[ContactEntry]:
-        return await self.store.contacts.list(owner)
+        return await self.store.contacts.entries(owner)
 
     async def put_contact(self, owner: str, entry: ContactEntry) -> None:
         await self.store.contacts.put(owner, entry)
@@ -307,11 +313,16 @@ class GatewayCore:
 
     async def submit(self, event: CanonicalEvent) -> None:
         lock = self._lock_for(event.sender)
+        self._sender_waiting[event.sender] = self._sender_waiting.get(event.sender, 0) + 1
         try:
             async with lock:
                 await self._route(event)
         finally:
-            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+            left = self._sender_waiting[event.sender] - 1
+            if left:
+                self._sender_waiting[event.sender] = left
+            else:
+                del self._sender_waiting[event.sender]
                 self._sender_locks.pop(event.sender, None)
 
     async def _route(self, event: CanonicalEvent) -> None:
@@ -349,8 +360,10 @@ class GatewayCore:
         failure = router.failure_for(event, reason)
         sender_network, _ = split_address(event.sender)
         network, native = split_address(event.recipient)
-        peer = native if network == sender_network else await self.present_as(
-            event.recipient, sender_network
+        peer = (
+            native
+            if network == sender_network
+            else await self.present_as(event.recipient, sender_network)
         )
         delivery = Delivery(event=failure, peer=peer, peer_display=peer)
         await self._deliver_prepared(failure, delivery, router.policy(failure))
@@ -468,10 +481,8 @@ class GatewayCore:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._tasks = []
         for session_id in list(self.local):
             await self.close_session(session_id)
@@ -568,4 +579,3 @@ class GatewayCore:
             await self.store.delivery.forget_node(node_id)
             for address in affected:
                 await self._fan_out_presence(address)
-

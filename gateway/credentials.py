@@ -202,7 +202,9 @@ def check_proof(
         verifier = stored.scram()
         if not scram.verify_proof(verifier, proof.auth_message, proof.client_proof):
             return ProofCheck(ok=False)
-        return ProofCheck(ok=True, server_signature=scram.server_signature(verifier, proof.auth_message))
+        return ProofCheck(
+            ok=True, server_signature=scram.server_signature(verifier, proof.auth_message)
+        )
     if not stored.sealed:
         return ProofCheck(ok=False, supported=False)
     password = key.unseal(address, stored.sealed).encode("utf-8")

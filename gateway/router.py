@@ -84,9 +84,7 @@ class LiveSession:
     active: float
 
 
-def live_sessions(
-    sessions: Iterable[LiveSession], alive: Mapping[str, bool]
-) -> list[LiveSession]:
+def live_sessions(sessions: Iterable[LiveSession], alive: Mapping[str, bool]) -> list[LiveSession]:
     return [s for s in sessions if alive.get(s.info.node_id, False)]
 
 
@@ -97,9 +95,7 @@ def choose_session(sessions: Sequence[LiveSession]) -> LiveSession | None:
     return max(sessions, key=lambda s: (s.active, s.info.since, s.info.session_id))
 
 
-def choose_address(
-    written_to: str, online: Mapping[str, Sequence[LiveSession]]
-) -> str:
+def choose_address(written_to: str, online: Mapping[str, Sequence[LiveSession]]) -> str:
     """For a linked person: the address with the most recently active live session;
     the address written to when none is online."""
     best: tuple[float, str] | None = None

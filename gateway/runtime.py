@@ -15,7 +15,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from twisted.logger import Logger
 
@@ -42,9 +42,10 @@ def install_reactor() -> Any:
 
 
 def start_logging() -> None:
-    from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.logger import ILogObserver, globalLogBeginner, textFileLogObserver
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    observer = cast(ILogObserver, textFileLogObserver(sys.stdout))
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -131,7 +132,7 @@ class Gateway:
             self.adapters.append(adapter)
             self.listeners[network] = []
             for listener in listeners:
-                address = listener.port.getHost()
+                address: Any = listener.port.getHost()  # type: ignore[misc]
                 self.listeners[network].append(
                     {
                         "description": listener.description,
@@ -157,9 +158,7 @@ class Gateway:
                 fresh = secrets.token_urlsafe(24)
                 if await self.store.redis.set(store_keys.ADMIN_TOKEN, token_hash(fresh), nx=True):
                     # Shown once on the console, never logged, stored only as a hash.
-                    sys.stderr.write(
-                        f"\n  admin API token (shown once, store it now): {fresh}\n\n"
-                    )
+                    sys.stderr.write(f"\n  admin API token (shown once, store it now): {fresh}\n\n")
                     sys.stderr.flush()
 
             async def token_hashes() -> list[str]:
@@ -168,16 +167,18 @@ class Gateway:
 
             site = Site(AdminApi(AdminService(self.store, admin_networks(cfg)), token_hashes))
             site.noisy = False
-            self.admin_port = self.reactor.listenTCP(
-                cfg.admin.port, site, interface=cfg.admin.host
-            )
+            self.admin_port = self.reactor.listenTCP(cfg.admin.port, site, interface=cfg.admin.host)
             host = self.admin_port.getHost()
-            self.listeners["admin"] = [{"description": "admin HTTP API", "host": host.host, "port": host.port}]
+            self.listeners["admin"] = [
+                {"description": "admin HTTP API", "host": host.host, "port": host.port}
+            ]
             log.info("admin HTTP API listening on {host}:{port}", host=host.host, port=host.port)
 
         _write_private(
             self.data_dir / RUNTIME_FILE,
-            json.dumps({"node": node_id, "pid": os.getpid(), "redis": url, "listeners": self.listeners}),
+            json.dumps(
+                {"node": node_id, "pid": os.getpid(), "redis": url, "listeners": self.listeners}
+            ),
         )
 
     async def stop(self) -> None:

@@ -34,7 +34,9 @@ class ScramVerifier:
     server_key: bytes
 
 
-def make_verifier(password: str, salt: bytes, iterations: int = DEFAULT_ITERATIONS) -> ScramVerifier:
+def make_verifier(
+    password: str, salt: bytes, iterations: int = DEFAULT_ITERATIONS
+) -> ScramVerifier:
     salted = salted_password(password, salt, iterations)
     client_key = _hmac(salted, b"Client Key")
     return ScramVerifier(

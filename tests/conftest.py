@@ -35,9 +35,7 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
 
 
 @pytest.fixture
-def gateway_node(
-    tmp_path: Path, redis_url: str
-) -> Iterator[Callable[..., GatewayNode]]:
+def gateway_node(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., GatewayNode]]:
     """Factory: ``gateway_node(["oscar"], **options)`` starts a real gateway process
     (``python -m gateway run``) on ephemeral ports; stopped after the test."""
     started: list[GatewayNode] = []

@@ -34,7 +34,9 @@ def test_two_nodes_deliver_across_in_order(gateway_node: Callable[..., GatewayNo
         bob.close()
 
 
-def test_offline_message_arrives_at_next_login_once(gateway_node: Callable[..., GatewayNode]) -> None:
+def test_offline_message_arrives_at_next_login_once(
+    gateway_node: Callable[..., GatewayNode],
+) -> None:
     """A message to an offline user waits and is delivered at their next login, once."""
     a = gateway_node(["jsonline"], node_id="node-a")
     a.add_account("jsonline", "alice", "pw-alice")

@@ -18,7 +18,6 @@ from urllib.parse import unquote
 
 from twisted.logger import Logger
 from twisted.web import resource, server
-from twisted.web.iweb import IRequest
 
 from gateway.admin.openapi import DOCUMENT
 from gateway.admin.service import AdminError, AdminService
@@ -121,12 +120,14 @@ ROUTES: list[tuple[bytes, re.Pattern[str], Handler]] = [
 class AdminApi(resource.Resource):
     isLeaf = True
 
-    def __init__(self, service: AdminService, token_hashes: Callable[[], Awaitable[list[str]]]):
-        super().__init__()
+    def __init__(
+        self, service: AdminService, token_hashes: Callable[[], Awaitable[list[str]]]
+    ) -> None:
+        resource.Resource.__init__(self)
         self._service = service
         self._token_hashes = token_hashes
 
-    def render(self, request: IRequest) -> bytes | int:  # type: ignore[override]
+    def render(self, request: server.Request) -> bytes | int:
         path = (request.path or b"/").decode("utf-8", "replace")
         if request.method == b"GET" and path == "/openapi.json":
             return self._json(request, 200, DOCUMENT)
@@ -134,7 +135,7 @@ class AdminApi(resource.Resource):
         future.add_done_callback(lambda f: f.exception())  # never "exception never retrieved"
         return server.NOT_DONE_YET
 
-    async def _handle(self, request: IRequest, path: str) -> None:
+    async def _handle(self, request: server.Request, path: str) -> None:
         try:
             status, payload = await self._dispatch(request, path)
         except Exception:
@@ -142,7 +143,7 @@ class AdminApi(resource.Resource):
             status, payload = 500, {"error": "internal error"}
         self._json(request, status, payload, finish=True)
 
-    async def _dispatch(self, request: IRequest, path: str) -> tuple[int, Any]:
+    async def _dispatch(self, request: server.Request, path: str) -> tuple[int, Any]:
         header = request.getHeader(b"authorization") or b""
         scheme, _, token = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not await self._token_ok(token.strip()):
@@ -169,7 +170,7 @@ class AdminApi(resource.Resource):
         return any(hmac.compare_digest(candidate, h) for h in await self._token_hashes())
 
     @staticmethod
-    def _body(request: IRequest) -> dict[str, Any]:
+    def _body(request: server.Request) -> dict[str, Any]:
         content = request.content.read(MAX_BODY + 1) if request.content else b""
         if len(content) > MAX_BODY:
             raise AdminError("request body too large", status=413)
@@ -184,12 +185,11 @@ class AdminApi(resource.Resource):
         return body
 
     @staticmethod
-    def _json(request: IRequest, status: int, payload: Any, finish: bool = False) -> bytes:
+    def _json(request: server.Request, status: int, payload: Any, finish: bool = False) -> bytes:
         data = json.dumps(payload, indent=1, sort_keys=True).encode("utf-8") + b"\n"
         request.setResponseCode(status)
         request.setHeader(b"content-type", b"application/json")
-        if finish:
-            if not request._disconnected:  # type: ignore[attr-defined]
-                request.write(data)
-                request.finish()
+        if finish and not request._disconnected:
+            request.write(data)
+            request.finish()
         return data

@@ -7,7 +7,9 @@ from typing import Any
 from gateway import __version__
 
 
-def _op(summary: str, *, body: dict[str, Any] | None = None, params: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+def _op(
+    summary: str, *, body: dict[str, Any] | None = None, params: tuple[str, ...] = ()
+) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary,
         "security": [{"bearer": []}],
@@ -20,7 +22,8 @@ def _op(summary: str, *, body: dict[str, Any] | None = None, params: list[str] =
     }
     if params:
         operation["parameters"] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in params
         ]
     if body is not None:
         operation["requestBody"] = {
@@ -66,15 +69,13 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/v1/accounts/{network}": {
-            "get": _op("List the accounts of a network", params=["network"])
+            "get": _op("List the accounts of a network", params=("network",))
         },
-        "/v1/account/{address}": {"delete": _op("Delete an account", params=["address"])},
-        "/v1/account/{address}/disable": {
-            "post": _op("Disable an account", params=["address"])
-        },
-        "/v1/account/{address}/enable": {"post": _op("Enable an account", params=["address"])},
+        "/v1/account/{address}": {"delete": _op("Delete an account", params=("address",))},
+        "/v1/account/{address}/disable": {"post": _op("Disable an account", params=("address",))},
+        "/v1/account/{address}/enable": {"post": _op("Enable an account", params=("address",))},
         "/v1/account/{address}/password": {
-            "put": _op("Set an account's password", params=["address"], body=_obj(password=_STR))
+            "put": _op("Set an account's password", params=("address",), body=_obj(password=_STR))
         },
         "/v1/links": {
             "post": _op(
@@ -82,9 +83,9 @@ DOCUMENT: dict[str, Any] = {
                 body=_obj(addresses={"type": "array", "items": _STR, "minItems": 2}),
             )
         },
-        "/v1/links/{address}": {"delete": _op("Unlink an address", params=["address"])},
+        "/v1/links/{address}": {"delete": _op("Unlink an address", params=("address",))},
         "/v1/whois/{address}": {
-            "get": _op("Person, aliases in every network, where online", params=["address"])
+            "get": _op("Person, aliases in every network, where online", params=("address",))
         },
         "/v1/sessions": {"get": _op("Every session in the directory")},
         "/v1/audit": {"get": _op("The most recent admin changes")},

@@ -61,7 +61,7 @@ class AdminService:
 
     async def list_accounts(self, network: str) -> list[dict[str, Any]]:
         network = self._network(network)
-        return [asdict(a) for a in await self._store.accounts.list(network)]
+        return [asdict(a) for a in await self._store.accounts.list_all(network)]
 
     async def set_disabled(self, actor: str, address: str, disabled: bool) -> None:
         address = _address(address)
@@ -180,7 +180,7 @@ class AdminService:
             )
         counts = {}
         for network in self._networks:
-            counts[network] = len(await self._store.accounts.list(network))
+            counts[network] = len(await self._store.accounts.list_all(network))
         return {"time": time.time(), "nodes": described, "accounts": counts}
 
     async def audit(self, count: int = 50) -> list[dict[str, Any]]:

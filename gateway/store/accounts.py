@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -12,6 +14,12 @@ from gateway.store import keys
 from gateway.store.connection import Scripts
 from schema.addresses import make_address, split_address
 from schema.records import AccountInfo
+
+_Field = bytes | bytearray | memoryview | str | int | float
+
+
+def _mapping(fields: dict[str, str]) -> Mapping[_Field, _Field]:
+    return cast(Mapping[_Field, _Field], fields)
 
 
 class AccountError(ValueError):
@@ -61,11 +69,11 @@ class AccountStore:
             "created": repr(time.time()),
             **verifiers.as_fields(),
         }
-        await self._redis.hset(keys.account(address), mapping=fields)
+        await self._redis.hset(keys.account(address), mapping=_mapping(fields))
         return AccountInfo(address=address, display_name=fields["display"], disabled=False)
 
     async def get(self, address: str) -> AccountRecord | None:
-        fields: dict[str, str] = await self._redis.hgetall(keys.account(address))
+        fields = cast(dict[str, str], await self._redis.hgetall(keys.account(address)))
         if not fields:
             return None
         info = AccountInfo(
@@ -90,7 +98,7 @@ class AccountStore:
     async def set_password(self, address: str, password: str) -> None:
         await self._require(address)
         verifiers = make_verifiers(address, password, self._sealing)
-        await self._redis.hset(keys.account(address), mapping=verifiers.as_fields())
+        await self._redis.hset(keys.account(address), mapping=_mapping(verifiers.as_fields()))
 
     async def set_disabled(self, address: str, disabled: bool) -> None:
         await self._require(address)
@@ -111,8 +119,8 @@ class AccountStore:
         )
         await self._redis.srem(keys.ns_accounts(network), address)
 
-    async def list(self, network: str) -> list[AccountInfo]:
-        addresses: set[str] = await self._redis.smembers(keys.ns_accounts(network))
+    async def list_all(self, network: str) -> list[AccountInfo]:
+        addresses = cast(set[str], await self._redis.smembers(keys.ns_accounts(network)))
         out = []
         for address in sorted(addresses):
             info = await self.info(address)

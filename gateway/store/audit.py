@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -40,7 +41,9 @@ class AuditLog:
         )
 
     async def recent(self, count: int = 50) -> list[AuditEntry]:
-        rows = await self._redis.xrevrange(keys.AUDIT, count=count)
+        rows = cast(
+            list[tuple[str, dict[str, str]]], await self._redis.xrevrange(keys.AUDIT, count=count)
+        )
         return [
             AuditEntry(
                 id=entry_id,

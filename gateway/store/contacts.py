@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -31,19 +32,19 @@ class ContactStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def list(self, owner: str) -> list[ContactEntry]:
-        raw: dict[str, str] = await self._redis.hgetall(keys.contacts(owner))
+    async def entries(self, owner: str) -> list[ContactEntry]:
+        raw = cast(dict[str, str], await self._redis.hgetall(keys.contacts(owner)))
         return [_decode(v) for _, v in sorted(raw.items())]
 
     async def get(self, owner: str, contact: str) -> ContactEntry | None:
-        raw: str | None = await self._redis.hget(keys.contacts(owner), contact)
+        raw = cast(str | None, await self._redis.hget(keys.contacts(owner), contact))
         return None if raw is None else _decode(raw)
 
     async def put(self, owner: str, entry: ContactEntry) -> None:
         key = keys.contacts(owner)
-        if not await self._redis.hexists(key, entry.contact):
-            if await self._redis.hlen(key) >= MAX_CONTACTS:
-                raise ContactListFull(f"{owner} has {MAX_CONTACTS} contacts already")
+        is_new = not await self._redis.hexists(key, entry.contact)
+        if is_new and await self._redis.hlen(key) >= MAX_CONTACTS:
+            raise ContactListFull(f"{owner} has {MAX_CONTACTS} contacts already")
         await self._redis.hset(key, entry.contact, _encode(entry))
         # The reverse index follows the list; written second, so a crash between the two
         # leaves at worst a watcher without the entry, which presence fan-out re-checks.
@@ -54,5 +55,5 @@ class ContactStore:
         await self._redis.srem(keys.watchers(contact), owner)
 
     async def watchers(self, address: str) -> list[str]:
-        members: set[str] = await self._redis.smembers(keys.watchers(address))
+        members = cast(set[str], await self._redis.smembers(keys.watchers(address)))
         return sorted(members)

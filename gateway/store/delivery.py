@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -86,9 +86,7 @@ class DeliveryStore:
 
     # ---- sessions directory
 
-    async def open_session(
-        self, row: SessionInfo
-    ) -> list[tuple[str, str]]:
+    async def open_session(self, row: SessionInfo) -> list[tuple[str, str]]:
         """Register the session; returns the offline entries (id, payload), oldest first."""
         now = time.time()
         entries = await self._scripts.open_session(
@@ -108,11 +106,11 @@ class DeliveryStore:
         await self._redis.srem(keys.node_sessions(node_id), f"{address}|{session_id}")
 
     async def sessions_of(self, address: str) -> list[SessionRow]:
-        rows: list[str] = await self._redis.hvals(keys.sessions(address))
+        rows = cast(list[str], await self._redis.hvals(keys.sessions(address)))
         return [session_from_json(r) for r in rows]
 
     async def node_session_members(self, node_id: str) -> list[tuple[str, str]]:
-        members: set[str] = await self._redis.smembers(keys.node_sessions(node_id))
+        members = cast(set[str], await self._redis.smembers(keys.node_sessions(node_id)))
         out = []
         for member in members:
             address, _, sid = member.rpartition("|")
@@ -175,12 +173,8 @@ class DeliveryStore:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def send_to_node(
-        self, node_id: str, session_id: str, address: str, payload: str
-    ) -> None:
-        await self._redis.xadd(
-            keys.inbox(node_id), {"s": session_id, "a": address, "p": payload}
-        )
+    async def send_to_node(self, node_id: str, session_id: str, address: str, payload: str) -> None:
+        await self._redis.xadd(keys.inbox(node_id), {"s": session_id, "a": address, "p": payload})
 
     async def read_inbox(
         self, node_id: str, consumer: str, block_ms: int, count: int = 200
@@ -211,9 +205,7 @@ class DeliveryStore:
                 break
         while True:
             unread = _inbox_entries(
-                await self._redis.xreadgroup(
-                    keys.INBOX_GROUP, consumer, {stream: ">"}, count=500
-                )
+                await self._redis.xreadgroup(keys.INBOX_GROUP, consumer, {stream: ">"}, count=500)
             )
             if not unread:
                 break
@@ -236,7 +228,7 @@ class DeliveryStore:
         return bool(await self._redis.exists(keys.node_alive(node_id)))
 
     async def nodes(self) -> dict[str, dict[str, str]]:
-        raw: dict[str, str] = await self._redis.hgetall(keys.NODES)
+        raw = cast(dict[str, str], await self._redis.hgetall(keys.NODES))
         return {k: json.loads(v) for k, v in raw.items()}
 
     async def take_reclaim_lock(self, node_id: str, holder: str, ttl_ms: int) -> bool:

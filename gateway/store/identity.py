@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -30,7 +32,7 @@ class IdentityStore:
         """Who a native id in its network stands for: the address itself when it is an
         account there, the aliased address when it is an alias, else None."""
         network, native = split_address(address)
-        owner: str | None = await self._redis.hget(keys.ns_owner(network), native)
+        owner = cast(str | None, await self._redis.hget(keys.ns_owner(network), native))
         return owner
 
     async def alias(self, address: str, target_network: str) -> str:
@@ -60,7 +62,7 @@ class IdentityStore:
         return alias
 
     async def existing_alias(self, address: str, target_network: str) -> str | None:
-        alias: str | None = await self._redis.hget(keys.ns_alias_of(target_network), address)
+        alias = cast(str | None, await self._redis.hget(keys.ns_alias_of(target_network), address))
         return alias
 
     async def aliases(self, address: str, networks: list[str]) -> dict[str, str]:
@@ -103,7 +105,7 @@ class IdentityStore:
         return person or None
 
     async def person_of(self, address: str) -> str | None:
-        person: str | None = await self._redis.hget(keys.PERSON_OF, address)
+        person = cast(str | None, await self._redis.hget(keys.PERSON_OF, address))
         return person
 
     async def linked(self, address: str) -> list[str]:
@@ -111,5 +113,5 @@ class IdentityStore:
         person = await self.person_of(address)
         if person is None:
             return [address]
-        members: set[str] = await self._redis.smembers(keys.person_members(person))
+        members = cast(set[str], await self._redis.smembers(keys.person_members(person)))
         return sorted(members) if members else [address]

@@ -153,7 +153,9 @@ class GatewayNode:
 
     # ---- admin API
 
-    def api(self, method: str, path: str, body: object | None = None, token: str | None = None) -> tuple[int, Any]:
+    def api(
+        self, method: str, path: str, body: object | None = None, token: str | None = None
+    ) -> tuple[int, Any]:
         url = f"http://127.0.0.1:{self.port('admin')}{path}"
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, method=method)
@@ -166,11 +168,18 @@ class GatewayNode:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
-    def add_account(self, network: str, handle: str, password: str, display_name: str = "") -> dict[str, Any]:
+    def add_account(
+        self, network: str, handle: str, password: str, display_name: str = ""
+    ) -> dict[str, Any]:
         status, body = self.api(
             "POST",
             "/v1/accounts",
-            {"network": network, "handle": handle, "password": password, "display_name": display_name},
+            {
+                "network": network,
+                "handle": handle,
+                "password": password,
+                "display_name": display_name,
+            },
         )
         if status != 200:
             raise NodeError(f"account add failed: {status} {body}")
