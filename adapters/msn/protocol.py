@@ -1,0 +1,880 @@
+"""Twisted glue for MSN: notification server, switchboard and Passport HTTP endpoint.
+
+Thin by design: bytes go through :mod:`codec`, decisions through :mod:`session`,
+:mod:`lists` and :mod:`switchboard`, content through :mod:`translate`; this module
+only moves bytes, runs core coroutines (through an injectable runner, so unit tests
+need no event loop) and arms one timer per connection on an injected clock.
+
+Delivery choice (see docs/protocols/msn.md): a message for a user who has no
+switchboard with the sender rings the user (``RNG``) and waits in a bounded queue;
+``deliver`` returns True once queued. If the client never answers, each queued
+message comes back to its sender as a canonical ``DeliveryFailure`` submitted on
+the recipient's behalf, and the drop is logged once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar, cast
+from typing import Protocol as Interface
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from adapters.contract import CoreServices, Delivery
+from adapters.msn import lists, passport
+from adapters.msn.codec import (
+    SB_MAX_PAYLOAD,
+    Command,
+    CommandCodec,
+    ErrorReply,
+    Frame,
+    MsnProtocolError,
+    Role,
+)
+from adapters.msn.session import (
+    TICKET_PURPOSE,
+    AnswerRing,
+    ChangePresence,
+    CheckPassword,
+    Close,
+    EditLists,
+    GoOnline,
+    Invite,
+    LoadAccount,
+    NotificationSession,
+    NsConfig,
+    NsState,
+    OpenRoom,
+    Post,
+    SbAction,
+    Send,
+    SettingChanged,
+    SwitchboardSession,
+    SyncLists,
+)
+from adapters.msn.switchboard import Room, RoomError, Rooms
+from adapters.msn.tokens import TokenSigner
+from adapters.msn.translate import (
+    TextContent,
+    TypingContent,
+    content_from_payload,
+    display_name_for,
+    encode_name,
+    presence_to_msn,
+    text_payloads,
+    typing_payload,
+)
+from schema.addresses import AddressError, make_address
+from schema.events import (
+    Authorization,
+    ContactRequest,
+    DeliveryFailure,
+    FailureReason,
+    Message,
+    Presence,
+    PresenceState,
+    Typing,
+)
+from schema.records import PlainPasswordProof
+
+T = TypeVar("T")
+Runner = Callable[[Coroutine[Any, Any, T]], "Deferred[T]"]
+
+
+class DelayedCall(Interface):
+    def active(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+
+class Clock(Interface):
+    """The part of IReactorTime the glue uses (typed for mypy without zope)."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
+    ) -> DelayedCall: ...
+
+
+class Transport(Interface):
+    def write(self, data: bytes) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+
+def _transport(protocol: Protocol) -> Transport | None:
+    return cast(Transport | None, protocol.transport)
+
+
+log = Logger(namespace="adapters.msn")
+
+TICKET_LIFETIME = 300.0
+MAX_BODY_CHARS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What a client's switchboard MSG became, kept to NAK it if it fails later."""
+
+    connection: SwitchboardProtocol
+    trid: int
+    ack: str
+
+
+@dataclass
+class MsnService:
+    """State shared by every MSN connection of this process."""
+
+    core: CoreServices
+    clock: Clock
+    run: Runner[Any]
+    signer: TokenSigner
+    ns_config: NsConfig
+    rooms: Rooms = field(default_factory=Rooms)
+    links: dict[str, list[NotificationProtocol]] = field(default_factory=dict)
+    settings: dict[str, lists.OwnerSettings] = field(default_factory=dict)
+    sent: dict[str, Sent] = field(default_factory=dict)
+    _expiry: DelayedCall | None = None
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    def owner_settings(self, handle: str) -> lists.OwnerSettings:
+        return self.settings.setdefault(handle, lists.OwnerSettings())
+
+    def link_for(self, handle: str) -> NotificationProtocol | None:
+        live = [p for p in self.links.get(handle, []) if p.session.state is NsState.ONLINE]
+        return live[-1] if live else None
+
+    def arm_expiry(self) -> None:
+        deadline = self.rooms.next_deadline()
+        if self._expiry is not None and self._expiry.active():
+            self._expiry.cancel()
+        self._expiry = None
+        if deadline is not None:
+            delay = max(0.0, deadline - self.now())
+            self._expiry = self.clock.callLater(delay, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        for expired in self.rooms.expire(self.now()):
+            messages = [d for d in expired.queue if isinstance(d, Delivery)]
+            log.info(
+                "msn: {handle} did not answer switchboard {room}; {n} message(s) returned",
+                handle=expired.handle,
+                room=expired.room_id,
+                n=len(messages),
+            )
+            for delivery in messages:
+                self.return_failure(
+                    delivery,
+                    expired.handle,
+                    FailureReason.UNSUPPORTED,
+                    "recipient did not open the conversation",
+                )
+        self.arm_expiry()
+
+    def return_failure(
+        self, delivery: Delivery, handle: str, reason: FailureReason, detail: str
+    ) -> None:
+        event = delivery.event
+        if not isinstance(event, Message):
+            return
+        failure = DeliveryFailure(
+            sender=f"msn:{handle}",
+            recipient=event.sender,
+            message_id=event.id,
+            reason=reason,
+            detail=detail,
+            trace_id=event.trace_id,
+        )
+        self.run(self.core.submit(failure)).addErrback(_log_failure, "returning a failed delivery")
+
+    def remember_sent(self, event_id: str, sent: Sent) -> None:
+        self.sent[event_id] = sent
+        while len(self.sent) > 4096:
+            del self.sent[next(iter(self.sent))]
+
+
+def _log_failure(failure: Failure, what: str) -> None:
+    log.failure("msn: " + what, failure)
+
+
+# ---------------------------------------------------------------- notification server
+
+
+class NotificationProtocol(Protocol):
+    """One client's notification connection; also its ClientLink once online."""
+
+    def __init__(self, service: MsnService) -> None:
+        self.service = service
+        self.codec = CommandCodec(Role.SERVER)
+        self.session = NotificationSession(service.ns_config, service.now())
+        self.session_id: str | None = None
+        self._timer: DelayedCall | None = None
+        self._gone = False
+
+    # -- transport
+
+    def connectionMade(self) -> None:
+        self._arm()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._gone:
+            return
+        try:
+            frames = self.codec.receive_data(data)
+        except MsnProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        for frame in frames:
+            if self._gone:
+                return
+            self._perform(self.session.receive(frame, self.service.now()))
+        self._arm()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._gone = True
+        self.session.closed()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        handle = self.session.handle
+        if handle and self in self.service.links.get(handle, []):
+            self.service.links[handle].remove(self)
+            if not self.service.links[handle]:
+                del self.service.links[handle]
+        if self.session_id is not None:
+            session_id, self.session_id = self.session_id, None
+            self.service.run(self.service.core.close_session(session_id)).addErrback(
+                _log_failure, "closing a session"
+            )
+
+    def say_goodbye(self) -> None:
+        """The gateway is shutting down: ``OUT SSD`` and close."""
+        self._write(Command("OUT", None, ("SSD",)))
+        self._close()
+
+    def _protocol_error(self, exc: MsnProtocolError) -> None:
+        log.info("msn: closing notification connection: {reason}", reason=str(exc))
+        self._write(ErrorReply(exc.code, None))
+        self._close()
+
+    def _write(self, frame: Frame) -> None:
+        transport = _transport(self)
+        if not self._gone and transport is not None:
+            transport.write(self.codec.send(frame))
+
+    def _close(self) -> None:
+        self.session.closed()
+        transport = _transport(self)
+        if transport is not None:
+            transport.loseConnection()
+
+    def _arm(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        deadline = self.session.get_timer()
+        if deadline is not None and not self._gone:
+            delay = max(0.0, deadline - self.service.now())
+            self._timer = self.service.clock.callLater(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._perform(self.session.handle_timer(self.service.now()))
+        self._arm()
+
+    # -- actions
+
+    def _perform(self, actions: Sequence[object]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self._write(action.frame)
+            elif isinstance(action, Close):
+                log.info("msn: closing notification connection: {reason}", reason=action.reason)
+                self._close()
+            elif isinstance(action, CheckPassword):
+                self._call(
+                    self.service.core.check_login(action.address, action.proof), self._checked
+                )
+            elif isinstance(action, LoadAccount):
+                self._call(self.service.core.account(action.address), self._account_loaded)
+            elif isinstance(action, GoOnline):
+                self._go_online(action)
+            elif isinstance(action, ChangePresence):
+                if self.session_id is not None:
+                    self._call(
+                        self.service.core.set_presence(
+                            self.session_id, action.presence, action.status_text
+                        ),
+                        lambda _: None,
+                    )
+            elif isinstance(action, SyncLists):
+                self._call(self._snapshot(), partial(self._synced, action.trid))
+            elif isinstance(action, EditLists):
+                self._call(self._edit(action), lambda _: None)
+            elif isinstance(action, SettingChanged):
+                settings = self.service.owner_settings(self.session.handle)
+                if action.name == "GTC":
+                    settings.gtc = action.value
+                else:
+                    settings.blp = action.value
+
+    def _call(self, coro: Coroutine[Any, Any, T], then: Callable[[T], None]) -> None:
+        d: Deferred[T] = self.service.run(coro)
+
+        def ok(result: T) -> None:
+            if not self._gone:
+                then(result)
+                self._arm()
+
+        def failed(failure: Failure) -> None:
+            log.failure("msn: core call failed", failure)
+            if not self._gone:
+                self._write(ErrorReply(lists.ERR_INTERNAL, None))
+                self._close()
+
+        d.addCallback(ok).addErrback(failed)
+
+    def _checked(self, result: Any) -> None:
+        if result.ok and result.account is not None and not result.account.disabled:
+            self._accepted(result.account.display_name)
+        else:
+            log.info(
+                "msn: login refused for {address}: {outcome}",
+                address=self.session.address,
+                outcome=str(result.outcome),
+            )
+            self._perform(self.session.login_refused(self.service.now()))
+
+    def _account_loaded(self, account: Any) -> None:
+        if account is None or account.disabled:
+            log.info("msn: login refused for {address}", address=self.session.address)
+            self._perform(self.session.login_refused(self.service.now()))
+        else:
+            self._accepted(account.display_name)
+
+    def _accepted(self, display_name: str) -> None:
+        self._perform(self.session.login_accepted(display_name, self.service.now()))
+        self.service.links.setdefault(self.session.handle, []).append(self)
+
+    def _go_online(self, action: GoOnline) -> None:
+        core = self.service.core
+
+        async def open_and_list() -> tuple[Any, list[Command]]:
+            opened = await core.open_session(
+                self.session.address, self, action.presence, action.status_text
+            )
+            lines: list[Command] = []
+            for entry in await core.contacts(self.session.address):
+                if not entry.subscribed or entry.blocked:
+                    continue
+                state = await core.presence_of(entry.contact, self.session.address)
+                if state in (PresenceState.OFFLINE, PresenceState.INVISIBLE):
+                    continue
+                handle = await core.present_as(entry.contact, "msn")
+                display = display_name_for(entry.contact, entry.display_name)
+                lines += lists.presence_lines(
+                    self.session.version, handle, display, presence_to_msn(state), "", action.trid
+                )
+            return opened, lines
+
+        def opened(result: tuple[Any, list[Command]]) -> None:
+            session, lines = result
+            self.session_id = session.session_id
+            for line in lines:
+                self._write(line)
+            for delivery in session.offline:
+                self.deliver(delivery)
+
+        self._call(open_and_list(), opened)
+
+    # -- lists
+
+    async def _snapshot(self) -> lists.ListSnapshot:
+        core = self.service.core
+        owner = self.session.address
+        settings = self.service.owner_settings(self.session.handle)
+        entries = await core.contacts(owner)
+        watchers = set(await core.watchers(owner))
+        contacts: list[lists.ListedContact] = []
+        seen: set[str] = set()
+        groups = [lists.DEFAULT_GROUP]
+        for entry in entries:
+            handle = await core.present_as(entry.contact, "msn")
+            seen.add(entry.contact)
+            if entry.group not in groups:
+                groups.append(entry.group)
+            contacts.append(
+                lists.ListedContact(
+                    handle=handle,
+                    address=entry.contact,
+                    display=display_name_for(entry.contact, entry.display_name),
+                    forward=entry.subscribed,
+                    allow=entry.allowed,
+                    block=entry.blocked,
+                    reverse=entry.contact in watchers,
+                    group=entry.group,
+                    entry=entry,
+                )
+            )
+        for watcher in sorted(watchers - seen):
+            handle = await core.present_as(watcher, "msn")
+            contacts.append(
+                lists.ListedContact(
+                    handle=handle,
+                    address=watcher,
+                    display=display_name_for(watcher, ""),
+                    reverse=True,
+                )
+            )
+        for extra in settings.extra_groups:
+            if extra not in groups:
+                groups.append(extra)
+        return lists.ListSnapshot(
+            owner_handle=self.session.handle,
+            owner_name=self.session.display_name,
+            contacts=tuple(contacts),
+            groups=tuple(groups),
+            gtc=settings.gtc,
+            blp=settings.blp,
+            group_aliases=tuple(settings.group_aliases.items()),
+        )
+
+    def _synced(self, trid: int, snapshot: lists.ListSnapshot) -> None:
+        for line in lists.render_sync(
+            self.session.version, trid, snapshot, self.session.serial, self.service.now()
+        ):
+            self._write(line)
+
+    async def _edit(self, action: EditLists) -> None:
+        core = self.service.core
+        settings = self.service.owner_settings(self.session.handle)
+        edit = action.edit
+        snapshot = await self._snapshot()
+        resolved: str | None = None
+        if (
+            isinstance(edit, lists.AddToList)
+            and edit.handle is not None
+            and snapshot.by_handle(edit.handle) is None
+        ):
+            resolved = await core.resolve(make_address("msn", edit.handle))
+            if resolved == self.session.address:
+                resolved = None
+        outcome = lists.apply_edit(
+            self.session.version, action.trid, snapshot, edit, self.session.next_serial(), resolved
+        )
+        if outcome.error is not None:
+            self._write(ErrorReply(outcome.error, action.trid))
+            return
+        for entry in outcome.put:
+            await core.put_contact(self.session.address, entry)
+        for contact in outcome.remove:
+            await core.remove_contact(self.session.address, contact)
+        if outcome.groups is not None:
+            settings.extra_groups = [g for g in outcome.groups if g != lists.DEFAULT_GROUP]
+        for ident, name in outcome.group_aliases:
+            settings.group_aliases[ident] = name
+        for reply in outcome.replies:
+            self._write(reply)
+        if outcome.request_from is not None:
+            await core.submit(
+                ContactRequest(sender=self.session.address, recipient=outcome.request_from)
+            )
+        if outcome.authorize is not None:
+            to, granted = outcome.authorize
+            await core.submit(
+                Authorization(sender=self.session.address, recipient=to, granted=granted)
+            )
+        if (
+            isinstance(edit, lists.AddToList)
+            and edit.list_name == "FL"
+            and outcome.request_from is not None
+        ):
+            state = await core.presence_of(outcome.request_from, self.session.address)
+            if state not in (PresenceState.OFFLINE, PresenceState.INVISIBLE):
+                handle = await core.present_as(outcome.request_from, "msn")
+                name = display_name_for(outcome.request_from, outcome.put[0].display_name)
+                for line in lists.presence_lines(
+                    self.session.version, handle, name, presence_to_msn(state)
+                ):
+                    self._write(line)
+
+    # -- ClientLink
+
+    def deliver(self, delivery: Delivery) -> bool:
+        if self._gone or self.session.state is NsState.CLOSED:
+            return False
+        event = delivery.event
+        version = self.session.version
+        if isinstance(event, Presence):
+            state = event.state
+            code = (
+                "FLN"
+                if state in (PresenceState.OFFLINE, PresenceState.INVISIBLE)
+                else presence_to_msn(state)
+            )
+            display = delivery.peer_display or display_name_for(event.sender, "")
+            for line in lists.presence_lines(
+                version, delivery.peer, display, code, event.status_text
+            ):
+                self._write(line)
+        elif isinstance(event, ContactRequest):
+            # The RL line goes out whatever GTC says: GTC only tells the client whether to prompt.
+            display = delivery.peer_display or display_name_for(event.sender, "")
+            for line in lists.reverse_add_lines(
+                version, delivery.peer, display, self.session.next_serial()
+            ):
+                self._write(line)
+        elif isinstance(event, Message):
+            self._deliver_message(delivery, event)
+        elif isinstance(event, DeliveryFailure):
+            sent = self.service.sent.pop(event.message_id, None)
+            if sent is not None and sent.ack in ("A", "N"):
+                sent.connection.write(Command("NAK", sent.trid))
+            log.info(
+                "msn: delivery to {peer} failed: {reason}",
+                peer=delivery.peer,
+                reason=event.reason.value,
+            )
+        return True
+
+    def _deliver_message(self, delivery: Delivery, event: Message) -> None:
+        rooms = self.service.rooms
+        handle = self.session.handle
+        peer = delivery.peer
+        display = delivery.peer_display or peer
+        room = rooms.find(handle, peer)
+        if room is None:
+            origin = rooms.origin(event.id)
+            if (
+                origin is not None
+                and handle in origin.participants
+                and origin.connection_of(handle) is None
+            ):
+                room = origin
+        now = self.service.now()
+        if room is None:
+            room = rooms.open_for(handle, peer, display, now)
+            ringing = False
+        else:
+            ringing = handle in room.invitations
+        connection = room.connection_of(handle)
+        if isinstance(connection, SwitchboardProtocol):
+            shown = room.participants[peer].display if peer in room.participants else display
+            connection.show_message(peer, shown, event)
+            return
+        invitation = rooms.invite(room, handle, now)
+        if len(invitation.queue) >= 32:
+            self.service.return_failure(
+                delivery, handle, FailureReason.QUEUE_FULL, "too many messages waiting"
+            )
+            return
+        invitation.queue.append(delivery)
+        if not ringing:
+            inviter_name = room.participants[peer].display if peer in room.participants else display
+            self._write(self.session.ring(room.room_id, peer, inviter_name, now))
+            self.service.arm_expiry()
+
+    def show_typing(self, peer: str, event: Typing) -> bool:
+        if self._gone or not event.active:
+            return not self._gone
+        room = self.service.rooms.find(self.session.handle, peer)
+        if room is not None:
+            connection = room.connection_of(self.session.handle)
+            if isinstance(connection, SwitchboardProtocol):
+                display = room.participants[peer].display if peer in room.participants else peer
+                connection.write(Command("MSG", None, (peer, _name(display)), typing_payload(peer)))
+        return True
+
+    @property
+    def max_body_chars(self) -> int:
+        return MAX_BODY_CHARS
+
+
+def _name(display: str) -> str:
+    return encode_name(display)
+
+
+class NotificationFactory(Factory):
+    def __init__(self, service: MsnService) -> None:
+        self.service = service
+
+    def buildProtocol(self, addr: object) -> NotificationProtocol:
+        return NotificationProtocol(self.service)
+
+
+# ---------------------------------------------------------------- switchboard
+
+
+class SwitchboardProtocol(Protocol):
+    def __init__(self, service: MsnService) -> None:
+        self.service = service
+        self.codec = CommandCodec(Role.SERVER, max_payload=SB_MAX_PAYLOAD)
+        self.session = SwitchboardSession(service.signer, service.now())
+        self.room: Room | None = None
+        self._timer: DelayedCall | None = None
+        self._gone = False
+
+    def connectionMade(self) -> None:
+        self._arm()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._gone:
+            return
+        try:
+            frames = self.codec.receive_data(data)
+        except MsnProtocolError as exc:
+            log.info("msn: closing switchboard connection: {reason}", reason=str(exc))
+            self.write(ErrorReply(exc.code, None))
+            self._close()
+            return
+        for frame in frames:
+            if self._gone:
+                return
+            self._perform(self.session.receive(frame, self.service.now()))
+        self._arm()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._gone = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        if self.room is not None:
+            room, self.room = self.room, None
+            self._dispatch(self.service.rooms.leave(room, self.session.handle))
+
+    def write(self, frame: Frame) -> None:
+        transport = _transport(self)
+        if not self._gone and transport is not None:
+            transport.write(self.codec.send(frame))
+
+    def _close(self) -> None:
+        transport = _transport(self)
+        if transport is not None:
+            transport.loseConnection()
+
+    def _arm(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        deadline = self.session.get_timer()
+        if deadline is not None and not self._gone:
+            self._timer = self.service.clock.callLater(
+                max(0.0, deadline - self.service.now()), self._fire
+            )
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._perform(self.session.handle_timer(self.service.now()))
+
+    def _dispatch(self, outgoing: list[tuple[object, Command]]) -> None:
+        for key, command in outgoing:
+            if isinstance(key, SwitchboardProtocol):
+                key.write(command)
+
+    def _perform(self, actions: Sequence[SbAction]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self.write(action.frame)
+            elif isinstance(action, Close):
+                log.info("msn: closing switchboard connection: {reason}", reason=action.reason)
+                self._close()
+            elif isinstance(action, OpenRoom):
+                self.room = self.service.rooms.open(action.handle, action.display_name, self)
+                self.session.joined(self.room.room_id)
+                self.write(
+                    Command("USR", action.trid, ("OK", action.handle, _name(action.display_name)))
+                )
+            elif isinstance(action, AnswerRing):
+                self._answer(action)
+            elif isinstance(action, Invite):
+                self._invite(action)
+            elif isinstance(action, Post):
+                self._post(action)
+
+    def _answer(self, action: AnswerRing) -> None:
+        room = self.service.rooms.get(action.room_id)
+        try:
+            if room is None:
+                raise RoomError(lists.ERR_AUTH_FAILED)
+            outgoing, queue = self.service.rooms.answer(
+                room, action.handle, action.display_name, self, action.trid
+            )
+        except RoomError as exc:
+            self._perform(self.session.refused(action.trid, exc.code, "no such invitation"))
+            return
+        self.room = room
+        self.session.joined(room.room_id)
+        self._dispatch(outgoing)
+        for delivery in queue:
+            if isinstance(delivery, Delivery) and isinstance(delivery.event, Message):
+                peer = delivery.peer
+                display = room.participants[peer].display if peer in room.participants else peer
+                self.show_message(peer, display, delivery.event)
+
+    def _invite(self, action: Invite) -> None:
+        room = self.room
+        if room is None:
+            return
+        core = self.service.core
+        me = f"msn:{self.session.handle}"
+
+        async def look_up() -> tuple[int | None, str]:
+            if action.handle == self.session.handle:
+                return lists.ERR_INVALID_USER, ""
+            try:
+                address = make_address("msn", action.handle)
+            except AddressError:
+                return lists.ERR_INVALID_USER, ""
+            real = await core.resolve(address)
+            if real is None:
+                return lists.ERR_INVALID_USER, ""
+            if await core.presence_of(real, me) in (PresenceState.OFFLINE, PresenceState.INVISIBLE):
+                return lists.ERR_NOT_ONLINE, ""
+            account = await core.account(real)
+            return None, display_name_for(real, account.display_name if account else "")
+
+        def found(result: tuple[int | None, str]) -> None:
+            error, display = result
+            if error is not None:
+                self.write(ErrorReply(error, action.trid))
+                return
+            try:
+                joins = self.service.rooms.call(room, action.handle, display)
+            except RoomError as exc:
+                self.write(ErrorReply(exc.code, action.trid))
+                return
+            self.write(Command("CAL", action.trid, ("RINGING", room.room_id)))
+            self._dispatch(joins)
+
+        def failed(failure: Failure) -> None:
+            _log_failure(failure, "looking up a CAL")
+            self.write(ErrorReply(lists.ERR_INTERNAL, action.trid))
+
+        self.service.run(look_up()).addCallbacks(found, failed)
+
+    def _post(self, action: Post) -> None:
+        room = self.room
+        if room is None:
+            return
+        try:
+            content = content_from_payload(action.payload)
+        except MsnProtocolError as exc:
+            log.info("msn: closing switchboard connection: {reason}", reason=str(exc))
+            self.write(ErrorReply(exc.code, action.trid))
+            self._close()
+            return
+        me = f"msn:{self.session.handle}"
+        others = room.others(self.session.handle)
+        events: list[Message | Typing] = []
+        for other in others:
+            try:
+                recipient = make_address("msn", other.handle)
+            except AddressError:
+                continue
+            if isinstance(content, TextContent):
+                events.append(
+                    Message(sender=me, recipient=recipient, body=content.body, spans=content.spans)
+                )
+            elif isinstance(content, TypingContent):
+                events.append(Typing(sender=me, recipient=recipient, active=True))
+        for event in events:
+            self.service.rooms.remember_origin(event.id, room.room_id)
+            if isinstance(event, Message):
+                self.service.remember_sent(event.id, Sent(self, action.trid, action.ack))
+
+        async def submit_all() -> None:
+            for event in events:
+                await self.service.core.submit(event)
+
+        def done(_: None) -> None:
+            if action.ack in ("A", "S", "D") and isinstance(content, TextContent | None):
+                self.write(Command("ACK", action.trid))
+
+        def failed(failure: Failure) -> None:
+            _log_failure(failure, "submitting a message")
+            if action.ack in ("A", "N"):
+                self.write(Command("NAK", action.trid))
+
+        self.service.run(submit_all()).addCallbacks(done, failed)
+
+    def show_message(self, peer: str, display: str, event: Message) -> None:
+        for payload in text_payloads(event):
+            self.write(Command("MSG", None, (peer, _name(display)), payload))
+
+
+class SwitchboardFactory(Factory):
+    def __init__(self, service: MsnService) -> None:
+        self.service = service
+
+    def buildProtocol(self, addr: object) -> SwitchboardProtocol:
+        return SwitchboardProtocol(self.service)
+
+
+# ---------------------------------------------------------------- Passport HTTP
+
+
+class PassportResource(Resource):
+    """The nexus and login endpoints: any GET without credentials is the nexus."""
+
+    isLeaf = True
+
+    def __init__(self, service: MsnService, login_host: Callable[[], str]) -> None:
+        Resource.__init__(self)
+        self.service = service
+        self.login_host = login_host
+
+    def render_GET(self, request: Request) -> bytes | int:
+        request.setHeader(b"Cache-Control", b"private")
+        request.setHeader(b"Content-Type", b"text/html")
+        header = request.getHeader(b"authorization")
+        if header is None:
+            request.setHeader(b"PassportURLs", passport.nexus_header(self.login_host()).encode())
+            return b""
+        sign_in = passport.parse_authorization(header.decode("utf-8", "replace"))
+        address: str | None = None
+        if sign_in is not None:
+            try:
+                address = make_address("msn", sign_in.email)
+            except AddressError:
+                address = None
+        if sign_in is None or address is None:
+            return self._refuse(request)
+        proof = PlainPasswordProof(sign_in.password)
+        d = self.service.run(self.service.core.check_login(address, proof))
+
+        def checked(result: Any) -> None:
+            if result.ok and result.account is not None and not result.account.disabled:
+                ticket = self.service.signer.issue(
+                    TICKET_PURPOSE, address, self.service.now(), TICKET_LIFETIME
+                )
+                request.setHeader(b"Authentication-Info", passport.success_header(ticket).encode())
+            else:
+                log.info(
+                    "msn: passport sign-in refused for {address}: {outcome}",
+                    address=address,
+                    outcome=str(result.outcome),
+                )
+                self._refuse(request)
+            request.finish()
+
+        def failed(failure: Failure) -> None:
+            _log_failure(failure, "passport sign-in")
+            request.setResponseCode(500)
+            request.finish()
+
+        d.addCallbacks(checked, failed)
+        return NOT_DONE_YET
+
+    def _refuse(self, request: Request) -> bytes:
+        request.setResponseCode(401)
+        request.setHeader(b"WWW-Authenticate", passport.failure_header().encode())
+        return b""
