@@ -49,8 +49,9 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str) -> None:
 def test_sigterm_stops_cleanly_and_leaves_the_directory(
     gateway_node: Callable[..., GatewayNode],
 ) -> None:
-    """SIGTERM: the node closes its sessions, leaves the registry and exits 0."""
-    node = gateway_node(["jsonline"])
+    """SIGTERM: the node (with a real adapter too) closes its sessions, leaves the
+    registry and exits 0 without a traceback."""
+    node = gateway_node(["jsonline", "msn"])
     other = gateway_node(["jsonline"])
     node.add_account("jsonline", "erin", "p")
     client = JsonLineClient(node.port("jsonline"))

@@ -11,7 +11,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore
 from twisted.web.server import Site
 
-from adapters.aio import as_deferred
+from adapters.aio import as_deferred, wait_deferred
 from adapters.contract import CoreServices, Listener
 from adapters.msn.protocol import (
     Clock,
@@ -148,7 +148,7 @@ class MsnAdapter:
         for port in ports:
             result = _port(port).stopListening()
             if isinstance(result, Deferred):
-                await result
+                await wait_deferred(result)
         service = self.service
         if service is not None:
             for links in list(service.links.values()):
