@@ -1,0 +1,344 @@
+"""Twisted glue: sockets in and out, the clock, and calls into the core.
+
+Thin by design. Each TCP connection gets an :class:`OscarSession`; bytes go in with
+``receive_data``, bytes come out with ``data_to_send``. The session's requests are
+turned into core coroutine calls (through an injectable runner, ``as_deferred`` in
+production) whose results are handed back with ``answer``. Timers are one
+``callLater`` per connection, re-aimed at ``session.get_timer()`` after every step.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar, cast
+from typing import Protocol as TypingProtocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from adapters.aio import as_deferred
+from adapters.contract import CoreServices, Delivery, OpenedSession
+from adapters.oscar import session as M
+from adapters.oscar.auth import CookieMint
+from adapters.oscar.snac import FeedbagItem
+from schema.addresses import AddressError, make_address, split_address
+from schema.events import CanonicalEvent, PresenceState, Typing
+from schema.records import AccountInfo, ContactEntry, LoginOutcome, LoginResult
+
+T = TypeVar("T")
+
+
+class Clock(TypingProtocol):
+    """The part of IReactorTime we use (zope interfaces do not type-check)."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(self, delay: float, f: Callable[[], None]) -> Timer: ...
+
+
+class Timer(TypingProtocol):
+    def active(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+    def reset(self, seconds: float) -> None: ...
+
+
+class _Transport(TypingProtocol):
+    def write(self, data: bytes) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+    def getHost(self) -> Any: ...
+
+    def getPeer(self) -> Any: ...
+
+
+Runner = Callable[[Coroutine[Any, Any, Any]], "Deferred[Any]"]
+MAX_BODY_CHARS = 1024
+MAX_EXTRAS_OWNERS = 10000
+
+log = Logger(namespace="gateway.oscar")
+
+
+class OscarFactory(Factory):
+    """Shared by every connection on one listening port."""
+
+    def __init__(
+        self,
+        core: CoreServices,
+        clock: Clock,
+        cookies: CookieMint,
+        config: M.SessionConfig,
+        bos_host: str | None = None,
+        bos_port: int | None = None,
+        run: Runner = as_deferred,
+    ) -> None:
+        self.core = core
+        self.clock = clock
+        self.cookies = cookies
+        self.config = config
+        self.bos_host = bos_host
+        self.bos_port = bos_port
+        self.run = run
+        self.connections: set[OscarServerProtocol] = set()
+        self.online: dict[str, OscarServerProtocol] = {}
+        # Feedbag items the core cannot hold (visibility settings...), per owner.
+        self.extras: OrderedDict[str, tuple[FeedbagItem, ...]] = OrderedDict()
+
+    def buildProtocol(self, addr: object) -> OscarServerProtocol:
+        return OscarServerProtocol(self)
+
+    def save_extras(self, owner: str, items: tuple[FeedbagItem, ...]) -> None:
+        self.extras[owner] = items
+        self.extras.move_to_end(owner)
+        while len(self.extras) > MAX_EXTRAS_OWNERS:
+            self.extras.popitem(last=False)
+
+    def close_all(self, reason: str) -> None:
+        for conn in list(self.connections):
+            conn.close(reason)
+
+
+class OscarLink:
+    """What the core sees of one logged-in OSCAR client (ClientLink, ShowsTyping,
+    LimitsBody)."""
+
+    def __init__(self, conn: OscarServerProtocol) -> None:
+        self._conn = conn
+
+    def deliver(self, delivery: Delivery) -> bool:
+        return self._conn.deliver(delivery.event, delivery.peer)
+
+    def show_typing(self, peer: str, event: Typing) -> bool:
+        return self._conn.deliver(event, peer)
+
+    @property
+    def max_body_chars(self) -> int:
+        return MAX_BODY_CHARS
+
+
+class OscarServerProtocol(Protocol):
+    def __init__(self, factory: OscarFactory) -> None:
+        self.factory = factory
+        self.session: M.OscarSession | None = None
+        self.link = OscarLink(self)
+        self._timer: Timer | None = None
+        self._peer = "?"
+        self._gone = False
+
+    @property
+    def _transport(self) -> _Transport:
+        return cast(_Transport, self.transport)
+
+    # ------------------------------------------------------------ Twisted events
+
+    def connectionMade(self) -> None:
+        f = self.factory
+        host = self._transport.getHost()
+        peer = self._transport.getPeer()
+        self._peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        bos = f"{f.bos_host or getattr(host, 'host', '127.0.0.1')}:{f.bos_port or host.port}"
+        config = M.SessionConfig(
+            bos_address=bos,
+            login_timeout=f.config.login_timeout,
+            idle_timeout=f.config.idle_timeout,
+            keepalive_interval=f.config.keepalive_interval,
+            auth_grace=f.config.auth_grace,
+            offline_hold=f.config.offline_hold,
+            max_frame=f.config.max_frame,
+            motd=f.config.motd,
+        )
+        self.session = M.OscarSession(config, f.cookies, f.clock.seconds())
+        f.connections.add(self)
+        self._after([])
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.session is None or self._gone:
+            return
+        self._after(self.session.receive_data(data, self.factory.clock.seconds()))
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        self._gone = True
+        self._cancel_timer()
+        self.factory.connections.discard(self)
+        if self.session is None:
+            return
+        address = self.session.address
+        if address and self.factory.online.get(address) is self:
+            del self.factory.online[address]
+        self._handle(self.session.connection_lost())
+
+    # ------------------------------------------------------------ from the core
+
+    def deliver(self, event: CanonicalEvent, peer: str) -> bool:
+        if self.session is None or self._gone:
+            return False
+        ok = self.session.deliver(event, peer, self.factory.clock.seconds())
+        self._after([])
+        return ok
+
+    def close(self, reason: str, code: int = M.SIGNOFF_PROTOCOL_ERROR) -> None:
+        if self.session is not None and not self._gone:
+            self._after(self.session.close(reason, code))
+
+    # ------------------------------------------------------------ plumbing
+
+    def _after(self, requests: list[M.CoreRequest]) -> None:
+        """Write what the session produced, then act on its requests."""
+        session = self.session
+        assert session is not None
+        out = session.data_to_send()
+        if out and not self._gone:
+            self._transport.write(out)
+        if session.closed:
+            self._cancel_timer()
+            if session.error is not None:
+                log.info("oscar {peer}: closing: {reason}", peer=self._peer, reason=session.error)
+            if not self._gone:
+                self._transport.loseConnection()
+        else:
+            self._aim_timer()
+        self._handle(requests)
+
+    def _aim_timer(self) -> None:
+        assert self.session is not None
+        when = self.session.get_timer()
+        if when is None:
+            self._cancel_timer()
+            return
+        delay = max(0.0, when - self.factory.clock.seconds())
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(delay)
+        else:
+            self._timer = self.factory.clock.callLater(delay, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.session is not None and not self._gone:
+            self._after(self.session.handle_timer(self.factory.clock.seconds()))
+
+    def _handle(self, requests: Sequence[M.CoreRequest]) -> None:
+        for request in requests:
+            self._dispatch(request)
+
+    def _dispatch(self, request: M.CoreRequest) -> None:
+        core = self.factory.core
+        token = getattr(request, "token", None)
+        if isinstance(request, M.CheckLogin):
+            self._ask(token, core.check_login(request.address, request.proof), _login_failed)
+        elif isinstance(request, M.OpenSession):
+            self._ask(token, self._open(request), None)
+        elif isinstance(request, M.CloseSession):
+            self._fire(core.close_session(request.session_id))
+        elif isinstance(request, M.SetPresence):
+            self._fire(core.set_presence(request.session_id, request.presence, request.status_text))
+        elif isinstance(request, M.SubmitEvent):
+            self._fire(core.submit(request.event))
+        elif isinstance(request, M.LoadContacts):
+            self._ask(token, self._contacts(request.owner), M.ContactsLoaded(()))
+        elif isinstance(request, M.StoreContact):
+            self._fire(core.put_contact(request.owner, request.entry))
+        elif isinstance(request, M.DropContact):
+            self._fire(core.remove_contact(request.owner, request.contact))
+        elif isinstance(request, M.SaveExtras):
+            self.factory.save_extras(request.owner, request.items)
+        elif isinstance(request, M.QueryPresence):
+            self._ask(token, self._presence(request), M.PresenceAnswer(()))
+        elif isinstance(request, M.LookupAccounts):
+            self._ask(token, self._lookup(request), M.AccountsFound(()))
+
+    def _fire(self, coro: Coroutine[Any, Any, object]) -> None:
+        d = self.factory.run(coro)
+        d.addErrback(self._core_failed)
+
+    def _core_failed(self, failure: Failure) -> None:
+        log.failure("oscar {peer}: core call failed", failure, peer=self._peer)
+
+    def _ask(
+        self,
+        token: int | None,
+        coro: Coroutine[Any, Any, M.Answer],
+        fallback: M.Answer | None,
+    ) -> None:
+        assert token is not None
+        d = self.factory.run(coro)
+
+        def answered(result: M.Answer) -> None:
+            if self.session is not None and not self._gone:
+                self._after(self.session.answer(token, result, self.factory.clock.seconds()))
+
+        def failed(failure: Failure) -> None:
+            self._core_failed(failure)
+            if fallback is not None:
+                answered(fallback)
+            else:
+                self.close("the service is unavailable")
+
+        d.addCallbacks(answered, failed)
+
+    # ------------------------------------------------------------ core conversations
+
+    async def _open(self, request: M.OpenSession) -> M.SessionOpened:
+        old = self.factory.online.get(request.address)
+        if old is not None and old is not self:
+            old.close("signed on from another location", M.SIGNOFF_OTHER_LOGIN)
+        self.factory.online[request.address] = self
+        opened: OpenedSession = await self.factory.core.open_session(
+            request.address, self.link, request.presence, request.status_text
+        )
+        return M.SessionOpened(opened.session_id, tuple((d.event, d.peer) for d in opened.offline))
+
+    async def _contacts(self, owner: str) -> M.ContactsLoaded:
+        core = self.factory.core
+        entries: list[ContactEntry] = []
+        for entry in await core.contacts(owner):
+            network, _ = split_address(entry.contact)
+            if network != "oscar":
+                # The core kept the real address; the client must see its alias here.
+                native = await core.present_as(entry.contact, "oscar")
+                try:
+                    entry = _replace_contact(entry, make_address("oscar", native))
+                except AddressError:
+                    continue
+            entries.append(entry)
+        return M.ContactsLoaded(tuple(entries), self.factory.extras.get(owner, ()))
+
+    async def _presence(self, request: M.QueryPresence) -> M.PresenceAnswer:
+        core = self.factory.core
+        states: list[tuple[str, PresenceState]] = []
+        for native in request.natives:
+            state = await core.presence_of(f"oscar:{native}", request.owner)
+            states.append((native, state))
+        return M.PresenceAnswer(tuple(states))
+
+    async def _lookup(self, request: M.LookupAccounts) -> M.AccountsFound:
+        core = self.factory.core
+        infos: list[AccountInfo] = []
+        if request.uin is not None:
+            info = await core.account(f"oscar:{request.uin}")
+            if info is not None and not info.disabled:
+                infos.append(info)
+        elif request.text:
+            infos.extend(await core.find_accounts("oscar", request.text, 20))
+        matches = []
+        for info in infos:
+            state = await core.presence_of(info.address, request.owner)
+            matches.append(M.account_match(info, state is not PresenceState.OFFLINE))
+        return M.AccountsFound(tuple(matches))
+
+
+_login_failed = LoginResult(LoginOutcome.UNSUPPORTED)
+
+
+def _replace_contact(entry: ContactEntry, contact: str) -> ContactEntry:
+    return replace(entry, contact=contact)
