@@ -37,7 +37,9 @@ class Clock(TypingProtocol):
 
     def seconds(self) -> float: ...
 
-    def callLater(self, delay: float, f: Callable[[], None]) -> Timer: ...
+    def callLater(
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
+    ) -> object: ...
 
 
 class Timer(TypingProtocol):
@@ -215,7 +217,7 @@ class OscarServerProtocol(Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.reset(delay)
         else:
-            self._timer = self.factory.clock.callLater(delay, self._on_timer)
+            self._timer = cast(Timer, self.factory.clock.callLater(delay, self._on_timer))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():

@@ -49,7 +49,7 @@ from adapters.oscar.codec import (
 from adapters.oscar.errors import CookieRejected, OscarProtocolError
 from adapters.oscar.feedbag import ContactChange, Feedbag, PutContact, RemoveContact
 from adapters.oscar.rates import RateMeter, RateVerdict
-from adapters.oscar.tlv import ByteReader, Tlv, Tlvs, decode_tlvs, find, has
+from adapters.oscar.tlv import ByteReader, Tlv, Tlvs, find, has
 from schema.addresses import AddressError, make_address, split_address
 from schema.events import (
     Authorization,
@@ -436,7 +436,7 @@ class OscarSession:
             return self._take_requests()
         if self._deadline is not None and now >= self._deadline:
             if self.state is State.AUTH_DONE:
-                self._close_quietly()
+                self._enter_closed()
             else:
                 self._fail(OscarProtocolError("login did not finish in time"))
             return self._take_requests()
@@ -508,9 +508,6 @@ class OscarSession:
             return
         self.error = exc
         self._signoff(SIGNOFF_PROTOCOL_ERROR, str(exc))
-        self._enter_closed()
-
-    def _close_quietly(self) -> None:
         self._enter_closed()
 
     def _enter_closed(self) -> None:
@@ -648,7 +645,7 @@ class OscarSession:
     def _auth_reply(self, tlvs: Tlvs, request_id: int | None, now: float | None) -> None:
         if request_id is None:  # channel-1 login: answer on channel 4 and hang up
             self._emit(Signoff(tlvs))
-            self._close_quietly()
+            self._enter_closed()
             return
         self._snac(S.BucpLoginResponse(tlvs), request_id)
         self._deadline = (now if now is not None else self._last_heard) + self.config.auth_grace
@@ -1439,11 +1436,6 @@ def _search_record(match: AccountMatch) -> bytes:
         + struct.pack("<BHBH", 0, 1 if match.online else 0, 0, 0)
     )
     return struct.pack("<H", len(inner)) + inner
-
-
-def decode_signoff(data: bytes) -> Tlvs:
-    """TLVs of a channel-4 frame (for tests and our client)."""
-    return decode_tlvs(data, "FLAP sign-off")
 
 
 def account_match(info: AccountInfo, online: bool) -> AccountMatch:
