@@ -1,0 +1,1 @@
+"""The UIN terminal client shipped with the gateway (``uin-client``)."""
