@@ -28,7 +28,17 @@ class ScriptClient:
         env["UIN_PASSWORD"] = password
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "adapters.uin.client", "--server", f"127.0.0.1:{port}", "--uin", str(uin), "--script", *extra],
+            [
+                sys.executable,
+                "-m",
+                "adapters.uin.client",
+                "--server",
+                f"127.0.0.1:{port}",
+                "--uin",
+                str(uin),
+                "--script",
+                *extra,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -65,8 +65,8 @@ from adapters.uin.reliability import ReliabilityConfig, ReliableChannel
 from schema import scram
 
 HANDSHAKE_RTO = 0.5
-HANDSHAKE_MAX_RTO = 4.0
-HANDSHAKE_TRIES = 10
+HANDSHAKE_MAX_RTO = 2.0
+HANDSHAKE_TRIES = 15
 LOGOUT_LINGER = 5.0
 
 
@@ -272,6 +272,7 @@ class ClientSession:
             if self.state is ClientState.HELLO_SENT:
                 self._cookie = body.cookie
                 self._outbox.append(self._hello())
+                self._tries = 0  # progress: the backoff starts again
                 self._arm(now)
             return []
         if isinstance(body, Challenge):
