@@ -49,8 +49,11 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class OpenedSession:
-    """What ``open_session`` returns: the session id and the events that waited
-    offline for this user (oldest first), already resolved into deliveries."""
+    """What ``open_session`` returns: the session id, and for information the events
+    that waited offline (oldest first). The core has already written them through
+    ``link.deliver`` before returning, so no live event overtakes them: an adapter must
+    not write them again, and its link must accept (and buffer) events from the moment
+    ``open_session`` is called."""
 
     session_id: str
     offline: Sequence[Delivery] = field(default_factory=tuple)

@@ -570,11 +570,7 @@ class GatewayCore:
             log.warn("node {node} stopped heartbeating; reclaiming its deliveries", node=node_id)
             entries = await self.store.delivery.claim_all(node_id, self._node_id)
             affected = await self.store.delivery.forget_node_sessions(node_id)
-            for entry in entries:
-                try:
-                    await self._reroute_one(decode_delivery(entry.payload))
-                except ValueError:
-                    log.error("dropping unreadable inbox entry {id}", id=entry.entry_id)
+            await self._reroute(entries)
             await self.store.delivery.ack_inbox(node_id, [e.entry_id for e in entries])
             await self.store.delivery.forget_node(node_id)
             for address in affected:
