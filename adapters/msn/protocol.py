@@ -219,6 +219,7 @@ class NotificationProtocol(Protocol):
         self.codec = CommandCodec(Role.SERVER)
         self.session = NotificationSession(service.ns_config, service.now())
         self.session_id: str | None = None
+        self._early: set[str] | None = set()  # ids delivered while the session opened
         self._timer: DelayedCall | None = None
         self._gone = False
 
@@ -392,8 +393,12 @@ class NotificationProtocol(Protocol):
             self.session_id = session.session_id
             for line in lines:
                 self._write(line)
+            # The core wrote these through deliver() while opening (the contract);
+            # only a core that did not gets them here.
+            early, self._early = self._early, None
             for delivery in session.offline:
-                self.deliver(delivery)
+                if early is None or delivery.event.id not in early:
+                    self.deliver(delivery)
 
         self._call(open_and_list(), opened)
 
@@ -514,6 +519,8 @@ class NotificationProtocol(Protocol):
         if self._gone or self.session.state is NsState.CLOSED:
             return False
         event = delivery.event
+        if self._early is not None and self.session_id is None:
+            self._early.add(event.id)
         version = self.session.version
         if isinstance(event, Presence):
             state = event.state

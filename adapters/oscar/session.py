@@ -366,6 +366,7 @@ class OscarSession:
         self._sent: OrderedDict[str, int] = OrderedDict()  # message id -> request id
         self._offline_retrieve: int | None = None
         self._held: list[_HeldOffline] = []
+        self._early: set[str] = set()  # ids written while the session was opening
         self._held_until: float | None = None
         self._closing_after_send = False
         self._emit(Signon())
@@ -416,7 +417,12 @@ class OscarSession:
         """Write a canonical event to the client; False when it cannot take it."""
         if self.state not in (State.ONLINE, State.BOS_OPENING):
             return False
-        self._deliver(event, peer, now, offline=False)
+        # While the session opens, what the core writes is what waited offline (the
+        # contract): flag it so (ICQ offline store, original time), once.
+        opening = self.state is State.BOS_OPENING
+        if opening:
+            self._early.add(event.id)
+        self._deliver(event, peer, now, offline=opening)
         return True
 
     def get_timer(self) -> float | None:
@@ -1159,7 +1165,9 @@ class OscarSession:
         self.session_id = result.session_id
         self._deadline = None
         for event, peer in result.offline:
-            self._deliver(event, peer, now, offline=True)
+            if event.id not in self._early:  # not yet written through deliver()
+                self._deliver(event, peer, now, offline=True)
+        self._early.clear()
         if self._offline_retrieve is not None:
             self._snac(S.IcbmOfflineRetrieveDone(), self._offline_retrieve, now=now)
             self._offline_retrieve = None

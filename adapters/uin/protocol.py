@@ -577,7 +577,7 @@ class UinServer(DatagramProtocol):
         if contact is None or contact == conn.owner:
             return
         entries = {e.contact: e for e in await self.core.contacts(conn.owner)}
-        old = entries.get(contact)
+        old = entries.get(await self.core.resolve(contact) or contact)
         entry = (
             replace(old, subscribed=True, pending=not old.allowed or old.pending)
             if old
@@ -599,7 +599,7 @@ class UinServer(DatagramProtocol):
             return
         if granted:
             entries = {e.contact: e for e in await self.core.contacts(conn.owner)}
-            old = entries.get(contact)
+            old = entries.get(await self.core.resolve(contact) or contact)
             entry = (
                 replace(old, allowed=True)
                 if old
@@ -716,7 +716,7 @@ class UinServer(DatagramProtocol):
         if contact is None:
             return
         entries = {e.contact: e for e in await self.core.contacts(conn.owner)}
-        old = entries.get(contact)
+        old = entries.get(await self.core.resolve(contact) or contact)
         if old is None:
             return
         if granted:
