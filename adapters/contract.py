@@ -8,9 +8,9 @@ its listeners and returns them so the runtime can log what listens where.
 
 Each logged-in client connection is a :class:`ClientLink` that the adapter registers
 with ``CoreServices.open_session``. The core delivers canonical events to it. Optional
-capabilities are separate small protocols (:class:`ShowsTyping`, :class:`LimitsBody`);
-the core checks ``isinstance`` before it uses one and degrades by the rules in
-docs/adr/0003-capabilities.md when a link lacks it.
+capabilities are separate small protocols (:class:`ShowsTyping`, :class:`LimitsBody`,
+:class:`MeasuresBody`); the core checks ``isinstance`` before it uses one and degrades
+by the rules in docs/adr/0003-capabilities.md when a link lacks it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from twisted.internet.interfaces import IListeningPort, IReactorCore
 
-from schema.events import CanonicalEvent, PresenceState, Typing
+from schema.events import CanonicalEvent, FormatSpan, PresenceState, Typing
 from schema.records import (
     AccountInfo,
     ContactEntry,
@@ -87,6 +87,22 @@ class LimitsBody(Protocol):
 
     @property
     def max_body_chars(self) -> int: ...
+
+
+@runtime_checkable
+class MeasuresBody(Protocol):
+    """A link whose network limits a message's size in its own wire units (bytes
+    after charset encoding, visible replacement and markup escaping).
+
+    ``body_size`` is what the link will really write for that body and those spans
+    (one part of a message, spans re-based to it); the core splits a message so each
+    part measures at most ``max_body_size``. A link may also be :class:`LimitsBody`:
+    then a part meets both limits."""
+
+    @property
+    def max_body_size(self) -> int: ...
+
+    def body_size(self, body: str, spans: tuple[FormatSpan, ...] = ()) -> int: ...
 
 
 class CoreServices(Protocol):

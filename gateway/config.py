@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from schema.addresses import AddressError, normalise_native
 
 ENV_PREFIX = "GATEWAY_"
 
@@ -75,12 +77,38 @@ class DeliverySettings(Section):
     """MSN aliases are ``<handle>.<network>@<alias_domain>``."""
 
 
+def _default_bot_ids() -> dict[str, str]:
+    return {"oscar": "10000", "uin": "10000", "msn": "gateway@gateway.invalid"}
+
+
+class BotSettings(Section):
+    """The gateway bot: a contact in every network that answers ``help``, ``find``,
+    ``whois`` (docs/adr/0005-gateway-bot.md)."""
+
+    # ``oscar = 10000`` in TOML, or GATEWAY_BOT__IDS__UIN=10000, are numbers: take them.
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
+
+    enabled: bool = True
+    display_name: str = Field(default="Gateway", min_length=1, max_length=64)
+    ids: dict[str, str] = Field(default_factory=_default_bot_ids)
+    """The bot's native id per network; a network absent here has no bot."""
+
+    @field_validator("ids")
+    @classmethod
+    def _ids_are_native(cls, ids: dict[str, str]) -> dict[str, str]:
+        try:
+            return {network: normalise_native(network, native) for network, native in ids.items()}
+        except AddressError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class Config(Section):
     node: NodeSettings = NodeSettings()
     redis: RedisSettings = RedisSettings()
     admin: AdminSettings = AdminSettings()
     security: SecuritySettings = SecuritySettings()
     delivery: DeliverySettings = DeliverySettings()
+    bot: BotSettings = BotSettings()
     adapters: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ADAPTERS.items()}
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -19,16 +20,30 @@ from dataclasses import dataclass
 
 from twisted.logger import Logger
 
-from adapters.contract import ClientLink, Delivery, LimitsBody, OpenedSession, ShowsTyping
-from gateway import router
+from adapters.contract import (
+    ClientLink,
+    Delivery,
+    LimitsBody,
+    MeasuresBody,
+    OpenedSession,
+    ShowsTyping,
+)
+from gateway import bot, router
 from gateway.aliases import display_with_network
+from gateway.config import BotSettings
 from gateway.credentials import SealingKey, check_proof, fake_scram_salt
+from gateway.splitting import BodyLimit, split_message
+from gateway.splitting import split_body as split_body  # re-exported: tests import it here
 from gateway.store import Store
+from gateway.store.bots import BotClaim, BotRegistry
 from gateway.store.delivery import InboxEntry, SessionRow
 from schema import scram
 from schema.addresses import AddressError, normalise_address, split_address
 from schema.events import (
+    MAX_BODY_CHARS,
+    Authorization,
     CanonicalEvent,
+    ContactRequest,
     DeliveryFailure,
     FailureReason,
     Message,
@@ -73,16 +88,12 @@ def decode_delivery(payload: str) -> Delivery:
     return Delivery(event=event_from_json(data["ev"]), peer=data["peer"], peer_display=data["pd"])
 
 
-def split_body(message: Message, limit: int) -> list[Message]:
-    """A message too long for the target, split in order into parts of at most
-    ``limit`` characters (never truncated); formatting is kept on the first part."""
-    if len(message.body) <= limit:
-        return [message]
-    parts = [message.body[i : i + limit] for i in range(0, len(message.body), limit)]
-    return [
-        message.model_copy(update={"body": part, "spans": (), "id": f"{message.id}.{n}"})
-        for n, part in enumerate(parts)
-    ]
+def body_limit_of(link: ClientLink) -> BodyLimit:
+    """What one message part may hold on ``link`` (docs/adr/0003-capabilities.md)."""
+    max_chars = max(1, link.max_body_chars) if isinstance(link, LimitsBody) else None
+    if isinstance(link, MeasuresBody):
+        return BodyLimit(max_chars, max(1, link.max_body_size), link.body_size)
+    return BodyLimit(max_chars)
 
 
 class GatewayCore:
@@ -98,7 +109,11 @@ class GatewayCore:
         registration_first_id: int = 700000,
         heartbeat_seconds: float = 5.0,
         dead_after_seconds: float = 20.0,
+        bot_settings: BotSettings | None = None,
+        networks: Sequence[str] = (),
     ) -> None:
+        """``bot_settings``: the gateway bot (None: no bot); ``networks``: the networks
+        this node serves, where it makes sure the bot's account exists."""
         self.store = store
         self._sealing = sealing
         self._node_id = node_id
@@ -114,6 +129,11 @@ class GatewayCore:
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self.started = time.time()
+        self._bot_registry = BotRegistry(store.redis)
+        self._bot_settings = bot_settings if bot_settings and bot_settings.enabled else None
+        self._networks = tuple(networks)
+        self._bots: dict[str, str] = {}  # network -> the bot's address, confirmed in Redis
+        self._bot_maybe: set[str] = set()  # configured, served elsewhere: ask Redis
 
     # ---- identity of the node
 
@@ -135,6 +155,8 @@ class GatewayCore:
             address = normalise_address(address)
         except AddressError:
             return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
+        if await self._confirm_bot(address):
+            return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)  # nobody logs in as the bot
         record = await self.store.accounts.get(address)
         if record is None:
             return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
@@ -250,19 +272,57 @@ class GatewayCore:
         return await self.store.contacts.entries(owner)
 
     async def put_contact(self, owner: str, entry: ContactEntry) -> None:
+        """Lists hold real addresses: an alias an adapter passes (``oscar:2000000001``)
+        is stored as the user it stands for, so consent and the watcher index meet."""
+        real = await self._real(entry.contact)
+        if real != entry.contact:
+            entry = dataclasses.replace(entry, contact=real)
         await self.store.contacts.put(owner, entry)
 
     async def remove_contact(self, owner: str, contact: str) -> None:
-        await self.store.contacts.remove(owner, contact)
+        real = await self._real(contact)
+        await self.store.contacts.remove(owner, real)
+        if real != contact:
+            await self.store.contacts.remove(owner, contact)
+
+    async def _real(self, address: str) -> str:
+        """The real address behind ``address``; ``address`` itself when nobody owns it."""
+        return await self.resolve(address) or address
+
+    async def _record_consent(self, event: Authorization) -> None:
+        """Granting authorization is consent on every network: the granter's entry for
+        the requester becomes ``allowed`` (denying withdraws it), whatever the adapter
+        stored, so ICQ, MSN and UIN grants all mean the same to presence."""
+        try:
+            owner = normalise_address(event.sender)
+        except AddressError:
+            return
+        contact = await self.resolve(event.recipient)
+        if contact is None or contact == owner:
+            return
+        old = await self.store.contacts.get(owner, contact)
+        if old is None:
+            if event.granted:
+                entry = ContactEntry(contact=contact, subscribed=False, allowed=True)
+                await self.store.contacts.put(owner, entry)
+        elif old.allowed != event.granted:
+            entry = dataclasses.replace(old, allowed=event.granted, pending=False)
+            await self.store.contacts.put(owner, entry)
+        if event.granted:
+            # Whether the adapter had stored the grant already or not: the requester
+            # may see the granter now.
+            await self._fan_out_presence(owner)
 
     async def watchers(self, address: str) -> Sequence[str]:
         return await self.store.contacts.watchers(address)
 
     async def presence_of(self, address: str, watcher: str) -> PresenceState:
-        state, _ = await self.presence_with_text(address, watcher)
+        state, _ = await self.presence_with_text(await self._real(address), watcher)
         return state
 
     async def presence_with_text(self, address: str, watcher: str) -> tuple[PresenceState, str]:
+        if await self._confirm_bot(address):
+            return (PresenceState.ONLINE, bot.STATUS_TEXT)  # for everyone, no consent needed
         if not await self._consents(address, watcher):
             return (PresenceState.OFFLINE, "")
         states = []
@@ -303,6 +363,91 @@ class GatewayCore:
         info = await self.store.accounts.info(address)
         return display_with_network(info.display_name if info else "", address)
 
+    async def linked(self, address: str) -> Sequence[str]:
+        """Every address of the person owning ``address`` (itself when unlinked)."""
+        return await self.store.identity.linked(address)
+
+    # ---- the gateway bot (gateway/bot.py; docs/adr/0005-gateway-bot.md)
+
+    @property
+    def bots(self) -> dict[str, str]:
+        """network -> the bot's address, for the bots this node knows."""
+        return dict(self._bots)
+
+    def is_bot(self, address: str) -> bool:
+        network, _, _ = address.partition(":")
+        return self._bots.get(network) == address
+
+    async def _confirm_bot(self, address: str) -> bool:
+        """Is ``address`` a bot? Known ones from memory; a configured bot of a network
+        this node does not serve is asked of Redis until another node has created it."""
+        if self.is_bot(address):
+            return True
+        if address not in self._bot_maybe or not await self._bot_registry.is_bot(address):
+            return False
+        self._bot_maybe.discard(address)
+        self._bots[address.partition(":")[0]] = address
+        return True
+
+    async def _claim_bots(self) -> None:
+        """The bot's account exists on every network served here that has a bot id:
+        claimed atomically (several nodes may start at once), never over a user's."""
+        settings = self._bot_settings
+        if settings is None:
+            return
+        for network, native in settings.ids.items():
+            address = f"{network}:{native}"
+            if network not in self._networks:
+                self._bot_maybe.add(address)
+                continue
+            claim = await self._bot_registry.claim(network, native)
+            if claim is BotClaim.TAKEN:
+                log.error(
+                    "bot: {address} already belongs to a user; no gateway bot on {network}",
+                    address=address,
+                    network=network,
+                )
+                continue
+            info = await self.store.accounts.info(address)
+            if info is None:
+                # Nobody logs in as the bot: a random password, thrown away at once.
+                await self.store.accounts.create_claimed(
+                    address, secrets.token_urlsafe(32), settings.display_name
+                )
+            elif info.display_name != settings.display_name:
+                await self.store.accounts.set_display_name(address, settings.display_name)
+            self._bots[network] = address
+
+    async def _bot_receives(self, event: CanonicalEvent, bot_address: str) -> None:
+        """An event to the bot: a message gets an answer, a contact request is granted,
+        everything else is dropped. The bot never answers a bot, nor a failure (no
+        loops). The answer comes from the bot that was written to, so the sender sees
+        it from the very contact (own id or alias) they wrote to."""
+        if self.is_bot(event.sender):
+            return
+        reply: CanonicalEvent
+        if isinstance(event, ContactRequest):
+            reply = Authorization(
+                sender=bot_address, recipient=event.sender, granted=True, trace_id=event.trace_id
+            )
+        elif isinstance(event, Message):
+            try:
+                text = await bot.answer(self, event.sender, event.body)
+            except Exception:
+                log.failure("bot: answering {sender} failed", sender=event.sender)
+                text = bot.FAILED
+            reply = Message(
+                sender=bot_address,
+                recipient=event.sender,
+                body=text[:MAX_BODY_CHARS],
+                trace_id=event.trace_id,
+            )
+        else:
+            return
+        # A reply that cannot be delivered is not reported back to the bot.
+        policy = dataclasses.replace(router.policy(reply), report_failure=False)
+        await self._deliver(reply, policy)
+
     # ---- routing
 
     def _lock_for(self, sender: str) -> asyncio.Lock:
@@ -316,6 +461,8 @@ class GatewayCore:
         self._sender_waiting[event.sender] = self._sender_waiting.get(event.sender, 0) + 1
         try:
             async with lock:
+                if isinstance(event, Authorization):
+                    await self._record_consent(event)
                 await self._route(event)
         finally:
             left = self._sender_waiting[event.sender] - 1
@@ -335,6 +482,16 @@ class GatewayCore:
         if target is None:
             await self._refuse(event, FailureReason.UNKNOWN_RECIPIENT, policy.report_failure)
             return
+        reason = router.self_addressed(event.sender, target)
+        if reason is not None:
+            # Refused from the sender's own address (what was really written to), so no
+            # alias of an alias is ever allocated to spell the failure.
+            own = event.model_copy(update={"recipient": target})
+            await self._refuse(own, reason, policy.report_failure)
+            return
+        if await self._confirm_bot(target):
+            await self._bot_receives(event, target)
+            return
         target_info = await self.store.accounts.info(target)
         if target_info is not None and target_info.disabled:
             await self._refuse(event, FailureReason.DISABLED, policy.report_failure)
@@ -347,10 +504,12 @@ class GatewayCore:
         if len(linked) > 1:
             online = {}
             for address in linked:
+                if address == event.sender:
+                    continue  # a person writing to their other address: never an echo
                 online[address] = [
                     router.LiveSession(r.info, r.active) for r in await self._live_rows(address)
                 ]
-            target = router.choose_address(target, online)
+            target = router.choose_address(target, online, exclude=event.sender)
         routed = event.model_copy(update={"recipient": target, "hops": event.hops + 1})
         await self._deliver(routed, policy)
 
@@ -415,8 +574,8 @@ class GatewayCore:
                 if isinstance(link, ShowsTyping):
                     link.show_typing(delivery.peer, event)
                 return True
-            if isinstance(event, Message) and isinstance(link, LimitsBody):
-                parts = split_body(event, max(1, link.max_body_chars))
+            if isinstance(event, Message) and isinstance(link, LimitsBody | MeasuresBody):
+                parts = split_message(event, body_limit_of(link))
                 return all(
                     link.deliver(Delivery(part, delivery.peer, delivery.peer_display))
                     for part in parts
@@ -429,12 +588,18 @@ class GatewayCore:
     # ---- presence fan-out
 
     async def _fan_out_presence(self, address: str) -> None:
-        for watcher in await self.store.contacts.watchers(address):
-            if not await self._consents(address, watcher):
-                continue
-            state, text = await self.presence_with_text(address, watcher)
-            event = Presence(sender=address, recipient=watcher, state=state, status_text=text)
-            await self._deliver(event, router.policy(event))
+        """Tell everyone who follows this person (under any of their linked addresses)
+        the merged presence, from the address each of them follows."""
+        for followed in await self.store.identity.linked(address):
+            for watcher in await self.store.contacts.watchers(followed):
+                wants = await self.store.contacts.get(watcher, followed)
+                if wants is None or not wants.subscribed:
+                    continue  # the index names them, but they do not follow us
+                if not await self._consents(followed, watcher):
+                    continue
+                state, text = await self.presence_with_text(followed, watcher)
+                event = Presence(sender=followed, recipient=watcher, state=state, status_text=text)
+                await self._deliver(event, router.policy(event))
 
     # ---- liveness
 
@@ -466,6 +631,7 @@ class GatewayCore:
 
     async def start(self) -> None:
         self._running = True
+        await self._claim_bots()
         await self.store.delivery.ensure_inbox(self._node_id)
         await self._heartbeat_once()
         # Our own leftovers from an earlier run under the same id.

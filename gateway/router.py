@@ -2,12 +2,15 @@
 facts, asks these functions, and carries out what they decide.
 
 Theory of operation. An event a local user produced goes through:
-1. ``refusal``: is the envelope itself deliverable (hop budget, self-addressed)?
+1. ``refusal``: is the envelope itself deliverable (hop budget)?
 2. resolution (core, from the store): the recipient address is a native account, or an
    alias that stands for a user of another network, or nobody (refused:
-   unknown_recipient). A blocked sender is refused (blocked).
+   unknown_recipient). ``self_addressed``: a target that is the sender is refused.
+   The gateway bot answers events to its own addresses itself (gateway.bot). A blocked
+   sender is refused (blocked).
 3. ``choose_address``: a linked person is reached on whichever address is online,
-   most recently active first; nobody online -> the address that was written to.
+   most recently active first, never on the sender's own address; nobody online ->
+   the address that was written to.
 4. ``policy``: per kind, whether the event waits offline when nobody is online, whether
    duplicates are dropped by id, whether a refusal is reported to the sender.
 5. ``choose_session``: of the recipient's sessions on live nodes, the most recently
@@ -95,11 +98,22 @@ def choose_session(sessions: Sequence[LiveSession]) -> LiveSession | None:
     return max(sessions, key=lambda s: (s.active, s.info.since, s.info.session_id))
 
 
-def choose_address(written_to: str, online: Mapping[str, Sequence[LiveSession]]) -> str:
+def self_addressed(sender: str, target: str) -> FailureReason | None:
+    """A message never echoes back to its sender: an event whose resolved target is the
+    sender itself (written to their own id, or to their own alias elsewhere) is refused."""
+    return FailureReason.SELF_ADDRESSED if sender == target else None
+
+
+def choose_address(
+    written_to: str, online: Mapping[str, Sequence[LiveSession]], exclude: str = ""
+) -> str:
     """For a linked person: the address with the most recently active live session;
-    the address written to when none is online."""
+    the address written to when none is online. ``exclude`` (the sender, when the
+    person writes to another of their own addresses) is never chosen."""
     best: tuple[float, str] | None = None
     for address, sessions in online.items():
+        if address == exclude:
+            continue
         chosen = choose_session(sessions)
         if chosen is None:
             continue

@@ -114,6 +114,8 @@ class Gateway:
             registration_first_id=cfg.delivery.registration_first_id,
             heartbeat_seconds=cfg.node.heartbeat_seconds,
             dead_after_seconds=cfg.node.dead_after_seconds,
+            bot_settings=cfg.bot,
+            networks=tuple(cfg.enabled_adapters()),
         )
         await self.core.start()
         log.info("node {node} started", node=node_id)

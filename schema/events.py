@@ -147,6 +147,7 @@ class FailureReason(StrEnum):
     TOO_LARGE = "too_large"
     QUEUE_FULL = "queue_full"
     INTERNAL = "internal"
+    SELF_ADDRESSED = "self_addressed"
 
 
 class DeliveryFailure(Envelope):

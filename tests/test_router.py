@@ -90,3 +90,18 @@ def test_alias_plans_per_network() -> None:
     plan = plan_alias("oscar:Cool.Kid", "msn", 0, "gw.invalid")
     assert plan.candidates == ("cool.kid.oscar@gw.invalid",)
     assert display_with_network("Bob", "msn:bob@x.com") == "Bob [MSN]"
+
+
+def test_the_sender_is_never_chosen_among_a_persons_addresses() -> None:
+    """A person writing to their other address never gets it back on their own one."""
+    busy, quiet = _session("a", "n1", 9.0), _session("b", "n1", 1.0)
+    online = {"uin:1": [busy], "msn:x@y.zz": [quiet]}
+    assert router.choose_address("msn:x@y.zz", online) == "uin:1"
+    assert router.choose_address("msn:x@y.zz", online, exclude="uin:1") == "msn:x@y.zz"
+    assert router.choose_address("msn:x@y.zz", {"uin:1": [busy]}, exclude="uin:1") == "msn:x@y.zz"
+
+
+def test_self_addressed_is_refused() -> None:
+    """A resolved target that is the sender is refused as self_addressed."""
+    assert router.self_addressed("uin:1", "uin:1") is FailureReason.SELF_ADDRESSED
+    assert router.self_addressed("uin:1", "uin:2") is None

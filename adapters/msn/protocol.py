@@ -68,6 +68,7 @@ from adapters.msn.translate import (
     display_name_for,
     encode_name,
     presence_to_msn,
+    text_payload_size,
     text_payloads,
     typing_payload,
 )
@@ -77,6 +78,7 @@ from schema.events import (
     ContactRequest,
     DeliveryFailure,
     FailureReason,
+    FormatSpan,
     Message,
     Presence,
     PresenceState,
@@ -605,6 +607,13 @@ class NotificationProtocol(Protocol):
     @property
     def max_body_chars(self) -> int:
         return MAX_BODY_CHARS
+
+    @property
+    def max_body_size(self) -> int:
+        return SB_MAX_PAYLOAD
+
+    def body_size(self, body: str, spans: tuple[FormatSpan, ...] = ()) -> int:
+        return text_payload_size(body, spans)
 
 
 def _name(display: str) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from adapters.msn.codec import SB_MAX_PAYLOAD, MsnProtocolError
 from schema.addresses import split_address
 from schema.events import FormatSpan, Message, PresenceState, Style, Typing
+from schema.text import VISIBLE, cut_points, encode_visible
 
 MAX_HEADERS = 32
 MAX_NAME_ENCODED = 387  # longest friendly name the service accepted (hypothetic.org)
@@ -201,20 +202,48 @@ def content_from_payload(payload: bytes) -> Content:
     return TextContent(body=body, spans=spans_from_format(fmt, body))
 
 
+def _text_headers(body: str, spans: tuple[FormatSpan, ...]) -> list[tuple[str, str]]:
+    fmt = format_from_spans(spans, body)
+    return [("Content-Type", TEXT_TYPE), ("X-MMS-IM-Format", format_im_format(fmt))]
+
+
+def _wire_body(body: str) -> bytes:
+    # UTF-8 carries every character; the visible handler only ever names a lone
+    # surrogate (which UTF-8 cannot hold) instead of failing the whole message.
+    return encode_visible(body.replace("\n", "\r\n"), "utf-8")
+
+
+def text_payload_size(body: str, spans: tuple[FormatSpan, ...] = ()) -> int:
+    """Bytes of the one MSG payload (MIME headers included) that carries ``body``
+    with ``spans``: what the switchboard limit (1664) applies to."""
+    return len(build_mime(_text_headers(body, spans), _wire_body(body)))
+
+
 def text_payloads(message: Message, limit: int = SB_MAX_PAYLOAD) -> list[bytes]:
-    """MSG payloads for a canonical message, split to fit the switchboard limit."""
-    fmt = format_from_spans(message.spans, message.body)
-    headers = [("Content-Type", TEXT_TYPE), ("X-MMS-IM-Format", format_im_format(fmt))]
+    """MSG payloads for a canonical message. The core already splits a message so
+    each part fits (MsnLink is MeasuresBody); a body that still does not fit is cut
+    here too, in order, never inside a character cluster (schema.text)."""
+    headers = _text_headers(message.body, message.spans)
     room = limit - len(build_mime(headers, b""))
     body = message.body.replace("\n", "\r\n")
+    allowed = cut_points(body)
     chunks: list[bytes] = []
     current = bytearray()
-    for char in body:
-        encoded = char.encode("utf-8")
-        if len(current) + len(encoded) > room:
-            chunks.append(bytes(current))
-            current = bytearray()
-        current += encoded
+    start = 0
+    for end in range(1, len(body) + 1):
+        if not allowed[end]:
+            continue
+        cluster, start = body[start:end], end
+        encoded = encode_visible(cluster, "utf-8")
+        # A cluster larger than a whole payload is cut between its code points.
+        pieces = (
+            [encoded] if len(encoded) <= room else [c.encode("utf-8", VISIBLE) for c in cluster]
+        )
+        for piece in pieces:
+            if current and len(current) + len(piece) > room:
+                chunks.append(bytes(current))
+                current = bytearray()
+            current += piece
     if current or not chunks:
         chunks.append(bytes(current))
     return [build_mime(headers, chunk) for chunk in chunks]

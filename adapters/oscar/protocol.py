@@ -25,8 +25,9 @@ from adapters.contract import CoreServices, Delivery, OpenedSession
 from adapters.oscar import session as M
 from adapters.oscar.auth import CookieMint
 from adapters.oscar.snac import FeedbagItem
+from adapters.oscar.translate import icbm_text_size
 from schema.addresses import AddressError, make_address, split_address
-from schema.events import CanonicalEvent, PresenceState, Typing
+from schema.events import CanonicalEvent, FormatSpan, PresenceState, Typing
 from schema.records import AccountInfo, ContactEntry, LoginOutcome, LoginResult
 
 T = TypeVar("T")
@@ -108,7 +109,7 @@ class OscarFactory(Factory):
 
 class OscarLink:
     """What the core sees of one logged-in OSCAR client (ClientLink, ShowsTyping,
-    LimitsBody)."""
+    LimitsBody, MeasuresBody)."""
 
     def __init__(self, conn: OscarServerProtocol) -> None:
         self._conn = conn
@@ -122,6 +123,14 @@ class OscarLink:
     @property
     def max_body_chars(self) -> int:
         return MAX_BODY_CHARS
+
+    @property
+    def max_body_size(self) -> int:
+        return M.MAX_ICBM_TEXT
+
+    def body_size(self, body: str, spans: tuple[FormatSpan, ...] = ()) -> int:
+        session = self._conn.session
+        return icbm_text_size(body, spans, session is not None and session.is_icq)
 
 
 class OscarServerProtocol(Protocol):

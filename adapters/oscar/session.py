@@ -1206,9 +1206,11 @@ class OscarSession:
         if native is None:
             return
         if isinstance(event, Message):
-            if offline and self.is_icq and native.isdigit():
+            if offline and self.is_icq and native.isdigit() and _fits_icq_store(event.body):
                 self._held.append(_HeldOffline(native, event))
                 return
+            # Text the ICQ offline store (cp1252) cannot carry goes as a live message
+            # with its original time (TLV 0x16) instead, so nothing is replaced.
             self._send_message(event, native, now, offline)
         elif isinstance(event, Presence):
             self._buddy_presence(native, event.state, event.status_text, now)
@@ -1448,3 +1450,12 @@ def _search_record(match: AccountMatch) -> bytes:
 
 def account_match(info: AccountInfo, online: bool) -> AccountMatch:
     return AccountMatch(info.address.partition(":")[2], info.display_name, online)
+
+
+def _fits_icq_store(text: str) -> bool:
+    """Can the ICQ offline-message store (family 15, cp1252) carry ``text`` as is?"""
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -5,6 +5,7 @@
   ``<B> <I> <U> <FONT COLOR FACE SIZE|ABSZ> <BR> <A>`` and entities to the canonical
   body plus formatting spans and back. ICQ clients send plain text (channel 1) or
   a little-endian channel-4 block with 0xFE-separated fields in the local codepage.
+  Charsets and sizes out: docs/protocols/text.md (nothing becomes ``?``).
 * Status: the ICQ status word of TLV 6 and AIM's away message, idle time and
   visibility settings <-> :class:`PresenceState`.
 * ICQ authorization: feedbag 13/18, 13/1A, 13/14 and channel-4 types 6/7/8 <->
@@ -24,6 +25,7 @@ from html.parser import HTMLParser
 from adapters.oscar.errors import OscarProtocolError
 from adapters.oscar.tlv import ByteReader, Tlv, find
 from schema.events import FormatSpan, PresenceState, Style
+from schema.text import encode_visible
 
 # ---------------------------------------------------------------- charsets
 
@@ -34,7 +36,9 @@ CHARSET_LATIN1 = 0x0003
 
 def decode_charset(charset: int, raw: bytes) -> str:
     if charset == CHARSET_UCS2BE:
-        return raw[: len(raw) & ~1].decode("utf-16-be", "replace")
+        # UTF-16BE, so the surrogate pairs of libpurple & co. read back as one
+        # character; a dangling odd byte or lone surrogate shows as U+FFFD.
+        return raw.decode("utf-16-be", "replace")
     if charset == CHARSET_LATIN1:
         return raw.decode("latin-1")
     try:
@@ -49,7 +53,9 @@ def decode_charset(charset: int, raw: bytes) -> str:
 
 
 def encode_charset(text: str) -> tuple[int, bytes]:
-    """The narrowest charset that carries ``text``."""
+    """The narrowest charset that carries ``text``: ASCII, else ISO-8859-1, else
+    UCS-2BE, where a character beyond the BMP travels as a UTF-16 surrogate pair
+    (docs/adr/0006-text-fidelity.md). Nothing is ever replaced on this path."""
     try:
         return CHARSET_ASCII, text.encode("ascii")
     except UnicodeEncodeError:
@@ -61,7 +67,9 @@ def encode_charset(text: str) -> tuple[int, bytes]:
 
 
 def decode_icq_text(raw: bytes) -> str:
-    """Channel-4 and offline text: the sender's Windows codepage, NUL-terminated."""
+    """Channel-4 and offline text: the sender's Windows codepage, NUL-terminated
+    (what follows the terminator is not text). The five bytes cp1252 leaves
+    undefined read as U+FFFD, visibly."""
     raw = raw.split(b"\0", 1)[0]
     try:
         return raw.decode("utf-8")
@@ -69,8 +77,13 @@ def decode_icq_text(raw: bytes) -> str:
         return raw.decode("cp1252", "replace")
 
 
+ICQ_CODEPAGE = "cp1252"
+
+
 def encode_icq_text(text: str) -> bytes:
-    return text.encode("cp1252", "replace") + b"\0"
+    """Channel-4 and offline (family 15) text in cp1252, NUL-terminated; what cp1252
+    lacks is replaced visibly (``[grinning face]``, schema/text.py), never ``?``."""
+    return encode_visible(text, ICQ_CODEPAGE) + b"\0"
 
 
 # ---------------------------------------------------------------- channel-1 fragments
@@ -347,6 +360,20 @@ def text_to_html(body: str, spans: tuple[FormatSpan, ...] = ()) -> str:
 
 def _nearest_html_size(points: int) -> int:
     return min(_HTML_POINTS, key=lambda k: (abs(_HTML_POINTS[k] - points), k))
+
+
+def icbm_text_size(body: str, spans: tuple[FormatSpan, ...], to_icq: bool) -> int:
+    """Bytes of the channel-1 text a client gets for ``body`` (session.py
+    ``_send_message``): plain text for ICQ clients, AIM HTML (escaped, with the
+    spans' tags) otherwise, in the charset :func:`encode_charset` picks. With spans
+    the UCS-2 size counts, because the session drops the tags of a message whose
+    UCS-2 HTML would not fit; measured so, a part that fits keeps its formatting."""
+    if to_icq:
+        return len(encode_charset(body)[1])
+    html = text_to_html(body, spans)
+    if spans:
+        return len(html.encode("utf-16-be", "surrogatepass"))
+    return len(encode_charset(html)[1])
 
 
 def plain_from_wire(text: str, sender_is_icq: bool) -> tuple[str, tuple[FormatSpan, ...]]:

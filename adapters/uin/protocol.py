@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar, cast
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -73,6 +73,7 @@ from adapters.uin.session import (
 )
 from adapters.uin.translate import (
     MAX_BODY_CHARS,
+    MAX_MESSAGE_BYTES,
     MAX_NICK_BYTES,
     MAX_STATUS_BYTES,
     Reassembler,
@@ -80,6 +81,7 @@ from adapters.uin.translate import (
     encode_limited,
     failure_code,
     fragments,
+    message_size,
     native_uin,
     presence_from_canonical,
     presence_to_canonical,
@@ -91,6 +93,7 @@ from schema.events import (
     ContactRequest,
     DeliveryFailure,
     DeliveryReceipt,
+    FormatSpan,
     Message,
     Presence,
     PresenceState,
@@ -192,6 +195,7 @@ class Connection:
     offline_replay: bool = False
     replayed: set[str] = field(default_factory=set)  # event ids written during the replay
     closed: bool = False
+    commands: DeferredLock = field(default_factory=DeferredLock)  # one command at a time
 
 
 @dataclass(eq=False)
@@ -212,6 +216,13 @@ class UinLink:
     @property
     def max_body_chars(self) -> int:
         return MAX_BODY_CHARS
+
+    @property
+    def max_body_size(self) -> int:
+        return MAX_MESSAGE_BYTES
+
+    def body_size(self, body: str, spans: tuple[FormatSpan, ...] = ()) -> int:
+        return message_size(body, self._conn.session.charset)  # formatting is dropped
 
     def deliver(self, delivery: Delivery) -> bool:
         return self._server.deliver(self._conn, delivery)
@@ -542,7 +553,9 @@ class UinServer(DatagramProtocol):
             raise AssertionError(f"unhandled {body.COMMAND.name}")
 
     def _guarded(self, conn: Connection, coro: Coroutine[Any, Any, None]) -> None:
-        self._run(coro).addErrback(self._core_failed, conn)
+        """Run one client command against the core, after the connection's earlier
+        ones: each reads and rewrites the contact list, so two must not interleave."""
+        conn.commands.run(lambda: self._run(coro)).addErrback(self._core_failed, conn)
 
     def _peer(self, uin: int) -> str | None:
         try:

@@ -2,10 +2,11 @@
 
 Text on the wire is CP949 (the EUC-KR superset that Korean Windows calls code page
 949) unless the session negotiated UTF-8. Python's ``cp949`` codec is the reference
-mapping. Characters CP949 cannot hold become ``?`` on the way to a CP949 client (the
-canonical body is the truth; the legacy client sees what it can show); bytes that
-are not valid in the session charset decode to U+FFFD rather than killing a session
-over one bad message.
+mapping. Characters CP949 cannot hold are replaced *visibly* on the way to a CP949
+client (😀 -> ``[grinning face]``, schema/text.py; never ``?``): the canonical body is
+the truth, the legacy client sees what it can show. Bytes that are not valid in the
+session charset decode to U+FFFD (visible) rather than killing a session over one
+bad message.
 
 A message body longer than one datagram travels as fragments (same msg_id, index
 0..count-1), split on character boundaries; :class:`Reassembler` puts them back
@@ -30,6 +31,7 @@ from adapters.uin.codec import (
     UinProtocolError,
 )
 from schema.events import FailureReason, PresenceState
+from schema.text import VISIBLE, encode_visible, fold_for
 
 # MESSAGE payload before the text: uin, msg_id, time (4 each), flags, charset,
 # index, count (1 each), text length (2).
@@ -48,18 +50,26 @@ _CODECS = {Charset.CP949: "cp949", Charset.UTF8: "utf-8"}
 
 
 def encode_text(text: str, charset: Charset) -> bytes:
-    return text.encode(_CODECS[charset], errors="replace")
+    """``text`` in the session charset, unencodable characters replaced visibly."""
+    return encode_visible(text, _CODECS[charset])
 
 
 def decode_text(data: bytes, charset: Charset) -> str:
     return data.decode(_CODECS[charset], errors="replace")
 
 
+def _encoded_units(text: str, charset: Charset) -> list[bytes]:
+    """``text`` encoded one code point at a time; their concatenation is
+    :func:`encode_text` (every codec here is stateless, schema/text.py)."""
+    codec = _CODECS[charset]
+    return [ch.encode(codec, VISIBLE) for ch in fold_for(text, codec)]
+
+
 def encode_limited(text: str, charset: Charset, limit: int) -> bytes:
-    """``text`` encoded, cut on a character boundary to at most ``limit`` bytes."""
+    """``text`` encoded, cut on a character boundary to at most ``limit`` bytes (for
+    fields with a byte limit of their own: nick, status, request texts)."""
     out = bytearray()
-    for ch in text:
-        piece = encode_text(ch, charset)
+    for piece in _encoded_units(text, charset):
         if len(out) + len(piece) > limit:
             break
         out += piece
@@ -69,16 +79,44 @@ def encode_limited(text: str, charset: Charset, limit: int) -> bytes:
 def split_text(text: str, charset: Charset, max_bytes: int = MAX_FRAGMENT_BYTES) -> list[bytes]:
     """The encoded body cut into pieces of at most ``max_bytes``, never inside a
     character (each piece decodes on its own). An empty body is one empty piece."""
+    return _cut_encoded(encode_text(text, charset), _CODECS[charset], max_bytes)
+
+
+def _cut_encoded(data: bytes, codec: str, max_bytes: int) -> list[bytes]:
+    # A cut is on a character boundary exactly when the bytes since the previous cut
+    # decode strictly (the encoder's own output is valid; a cut inside a multibyte
+    # character leaves an incomplete sequence). At most 3 steps back for UTF-8;
+    # ``max_bytes`` of 4 or more always holds a whole character.
     pieces: list[bytes] = []
-    current = bytearray()
-    for ch in text:
-        piece = encode_text(ch, charset)
-        if len(current) + len(piece) > max_bytes:
-            pieces.append(bytes(current))
-            current = bytearray()
-        current += piece
-    pieces.append(bytes(current))
+    start = 0
+    while len(data) - start > max_bytes:
+        cut = start + max_bytes
+        while cut > start + 1 and not _decodes(data[start:cut], codec):
+            cut -= 1
+        pieces.append(data[start:cut])
+        start = cut
+    pieces.append(data[start:])
     return pieces
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def message_size(text: str, charset: Charset) -> int:
+    """The room ``text`` takes in fragment space: every fragment but the last counts
+    as full (:data:`MAX_FRAGMENT_BYTES`), so the size is at most
+    :data:`MAX_MESSAGE_BYTES` exactly when :func:`fragments` can send it (at most
+    :data:`MAX_FRAGMENTS` fragments). The UIN link's ``MeasuresBody.body_size``."""
+    encoded = encode_text(text, charset)
+    if len(encoded) <= MAX_FRAGMENT_BYTES:
+        return len(encoded)
+    pieces = _cut_encoded(encoded, _CODECS[charset], MAX_FRAGMENT_BYTES)
+    return (len(pieces) - 1) * MAX_FRAGMENT_BYTES + len(pieces[-1])
 
 
 def fragments(
@@ -182,6 +220,7 @@ _FAILURES = {
     FailureReason.TOO_LARGE: ErrorCode.TOO_LARGE,
     FailureReason.QUEUE_FULL: ErrorCode.QUEUE_FULL,
     FailureReason.INTERNAL: ErrorCode.INTERNAL,
+    FailureReason.SELF_ADDRESSED: ErrorCode.SELF_ADDRESSED,
 }
 
 

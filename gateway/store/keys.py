@@ -13,6 +13,7 @@ every multi-key script touches one cluster slot:
 | ``ns:{N}:aliasof`` | hash | network | foreign address -> its alias in N |
 | ``ns:{N}:seq`` / ``ns:{N}:regseq`` | string | network | alias / registration counters |
 | ``ns:{N}:accounts`` | set | network | addresses of hosted accounts |
+| ``ns:{N}:bots`` | set | network | accounts that are the gateway bot (never a user's) |
 | ``persons:{p}:of`` | hash | persons | address -> person id |
 | ``persons:{p}:members:<id>`` | set | persons | a person's addresses |
 | ``inbox:{node}`` | stream | node | deliveries for sessions on that node |
@@ -70,6 +71,10 @@ def ns_registration_seq(network: str) -> str:
 
 def ns_accounts(network: str) -> str:
     return f"{PREFIX}ns:{{{network}}}:accounts"
+
+
+def ns_bots(network: str) -> str:
+    return f"{PREFIX}ns:{{{network}}}:bots"
 
 
 PERSON_OF = f"{PREFIX}persons:{{p}}:of"

@@ -51,6 +51,7 @@ class GatewayNode:
         delivery: dict[str, object] | None = None,
         heartbeat_seconds: float = 0.5,
         dead_after_seconds: float = 2.0,
+        secret_key_file: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.redis_url = redis_url
@@ -73,6 +74,8 @@ class GatewayNode:
             "port = 0",
             f"token = {_toml_value(self.token)}",
         ]
+        if secret_key_file is not None:  # nodes of one cluster share it (sealed passwords)
+            lines += ["[security]", f"secret_key_file = {_toml_value(str(secret_key_file))}"]
         if delivery:
             lines.append("[delivery]")
             lines += [f"{k} = {_toml_value(v)}" for k, v in delivery.items()]

@@ -38,9 +38,9 @@ def test_cp949_covers_hangul_beyond_euc_kr() -> None:
     assert decode_text(encode_text("똠방각하", Charset.CP949), Charset.CP949) == "똠방각하"
 
 
-def test_unencodable_characters_become_question_marks_and_bad_bytes_replacement() -> None:
-    """Emoji cannot be CP949: '?'; invalid CP949 bytes decode to U+FFFD."""
-    assert encode_text("좋아 😀", Charset.CP949) == "좋아 ?".encode("cp949")
+def test_unencodable_characters_are_named_and_bad_bytes_replacement() -> None:
+    """Emoji cannot be CP949: shown by name; invalid CP949 bytes decode to U+FFFD."""
+    assert encode_text("좋아 😀", Charset.CP949) == "좋아 [grinning face]".encode("cp949")
     assert "\ufffd" in decode_text(b"\xff\xfe", Charset.CP949)
 
 
