@@ -27,6 +27,7 @@ from schema.records import (
     ContactEntry,
     LoginProof,
     LoginResult,
+    PresencePolicy,
     ScramParameters,
 )
 
@@ -156,6 +157,12 @@ class CoreServices(Protocol):
     async def presence_of(self, address: str, watcher: str) -> PresenceState:
         """``address``'s presence as ``watcher`` may see it (offline without consent)."""
         ...
+
+    async def presence_policy(self, owner: str) -> PresencePolicy:
+        """Who besides the allowed contacts may see ``owner``'s presence."""
+        ...
+
+    async def set_presence_policy(self, owner: str, policy: PresencePolicy) -> None: ...
 
     async def watchers(self, address: str) -> Sequence[str]:
         """Who has ``address`` on their contact list (MSN's reverse list)."""

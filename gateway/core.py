@@ -59,6 +59,7 @@ from schema.records import (
     LoginOutcome,
     LoginProof,
     LoginResult,
+    PresencePolicy,
     ScramParameters,
     SessionInfo,
 )
@@ -277,13 +278,21 @@ class GatewayCore:
         real = await self._real(entry.contact)
         if real != entry.contact:
             entry = dataclasses.replace(entry, contact=real)
+        old = await self.store.contacts.get(owner, real)
         await self.store.contacts.put(owner, entry)
+        if old is None or (old.allowed, old.blocked) != (entry.allowed, entry.blocked):
+            # Consent given or taken back, in whatever network's terms: the contact
+            # sees the owner's presence, or sees them go offline, at once.
+            await self._fan_out_presence(owner, only=real, revoked=True)
 
     async def remove_contact(self, owner: str, contact: str) -> None:
         real = await self._real(contact)
+        old = await self.store.contacts.get(owner, real)
         await self.store.contacts.remove(owner, real)
         if real != contact:
             await self.store.contacts.remove(owner, contact)
+        if old is not None and old.allowed:
+            await self._fan_out_presence(owner, only=real, revoked=True)
 
     async def _real(self, address: str) -> str:
         """The real address behind ``address``; ``address`` itself when nobody owns it."""
@@ -308,10 +317,9 @@ class GatewayCore:
         elif old.allowed != event.granted:
             entry = dataclasses.replace(old, allowed=event.granted, pending=False)
             await self.store.contacts.put(owner, entry)
-        if event.granted:
-            # Whether the adapter had stored the grant already or not: the requester
-            # may see the granter now.
-            await self._fan_out_presence(owner)
+        # Whether the adapter had stored the answer already or not: the requester sees
+        # the granter now (or, denied, sees them offline).
+        await self._fan_out_presence(owner, only=contact, revoked=not event.granted)
 
     async def watchers(self, address: str) -> Sequence[str]:
         return await self.store.contacts.watchers(address)
@@ -332,12 +340,28 @@ class GatewayCore:
         return router.merged_presence(states)
 
     async def _consents(self, address: str, watcher: str) -> bool:
-        """Does ``address`` let ``watcher`` see its presence? (any linked address's list)"""
-        for linked in await self.store.identity.linked(address):
-            entry = await self.store.contacts.get(linked, watcher)
-            if entry is not None and entry.allowed and not entry.blocked:
+        """Does ``address`` let ``watcher`` see its presence? A block on any linked
+        address's list says no; an allow (authorization, allow list) on any says yes;
+        else the person's policy decides (only the allowed, by default)."""
+        linked = await self.store.identity.linked(address)
+        entries = [await self.store.contacts.get(a, watcher) for a in linked]
+        if any(e is not None and e.blocked for e in entries):
+            return False
+        if any(e is not None and e.allowed for e in entries):
+            return True
+        for a in linked:
+            if await self.store.accounts.presence_policy(a) is PresencePolicy.EVERYONE:
                 return True
         return False
+
+    async def presence_policy(self, owner: str) -> PresencePolicy:
+        return await self.store.accounts.presence_policy(owner)
+
+    async def set_presence_policy(self, owner: str, policy: PresencePolicy) -> None:
+        if await self.store.accounts.presence_policy(owner) is policy:
+            return
+        await self.store.accounts.set_presence_policy(owner, policy)
+        await self._fan_out_presence(owner, revoked=True)
 
     # ---- identity
 
@@ -587,15 +611,25 @@ class GatewayCore:
 
     # ---- presence fan-out
 
-    async def _fan_out_presence(self, address: str) -> None:
+    async def _fan_out_presence(
+        self, address: str, only: str | None = None, revoked: bool = False
+    ) -> None:
         """Tell everyone who follows this person (under any of their linked addresses)
-        the merged presence, from the address each of them follows."""
+        the merged presence, from the address each of them follows. ``only``: just that
+        watcher. ``revoked``: consent may have been taken back, so a follower without
+        it is told "offline" (otherwise followers without consent hear nothing)."""
         for followed in await self.store.identity.linked(address):
-            for watcher in await self.store.contacts.watchers(followed):
+            watchers = await self.store.contacts.watchers(followed)
+            for watcher in watchers if only is None else [w for w in watchers if w == only]:
                 wants = await self.store.contacts.get(watcher, followed)
                 if wants is None or not wants.subscribed:
                     continue  # the index names them, but they do not follow us
                 if not await self._consents(followed, watcher):
+                    if revoked:
+                        gone = Presence(
+                            sender=followed, recipient=watcher, state=PresenceState.OFFLINE
+                        )
+                        await self._deliver(gone, router.policy(gone))
                     continue
                 state, text = await self.presence_with_text(followed, watcher)
                 event = Presence(sender=followed, recipient=watcher, state=state, status_text=text)

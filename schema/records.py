@@ -23,6 +23,17 @@ class AccountInfo:
     disabled: bool
 
 
+class PresencePolicy(StrEnum):
+    """Who may see an account's presence, besides the contacts it allowed one by one.
+
+    ``allowed`` (the default): only contacts the owner authorized or allow-listed.
+    ``everyone``: everyone the owner has not blocked (MSN's ``BLP AL``).
+    """
+
+    ALLOWED = "allowed"
+    EVERYONE = "everyone"
+
+
 @dataclass(frozen=True, slots=True)
 class ContactEntry:
     """One line of ``owner``'s contact list.

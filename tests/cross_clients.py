@@ -360,7 +360,10 @@ class UinUser:
 
     def send_expecting_error(self, native: str, body: str) -> str:
         self.client.send(f"/msg {native} {body}")
-        failed = self.client.wait_for(lambda e: e["event"] == "message_failed")
+        failed = self.client.wait_for(
+            lambda e: e["event"] == "message_failed" and not e.get("_taken")
+        )
+        failed["_taken"] = True
         return str(failed.get("error") or failed.get("reason"))
 
     def receive(self, native: str, timeout: float = WAIT) -> dict[str, Any]:

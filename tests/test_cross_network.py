@@ -165,6 +165,24 @@ def test_six_directions_presence_with_consent_and_refusals(cluster: Cluster) -> 
     assert chul.messages_from(c_ivan, 0.1) == [] and chul.messages_from(c_bob, 0.1) == []
     assert ivan.messages_from("123456", 0.1) == []
 
+    # Bob blocks the UIN user: the UIN user sees him go offline, and is told "blocked".
+    trid = bob.ns.send("REM", "AL", b_chul)
+    bob.lines.take(lambda c: c.trid == trid)
+    trid = bob.ns.send("ADD", "BL", b_chul, b_chul)
+    bob.lines.take(lambda c: c.trid == trid)
+    chul.await_offline(c_bob)
+    assert chul.send_expecting_error(c_bob, "hello?") == "blocked"
+
+    # MSN's BLP is the account's policy for every network: AL lets anyone not blocked
+    # see her, BL only her allow list.
+    m_eve = alias_from(mallory.ask_bot("find msn eve@example.com"))
+    mallory.add(m_eve)
+    assert "BuddyArrived" not in mallory.presence_seen(m_eve, 0.5)
+    eve.ns.send("BLP", "AL")
+    mallory.await_online(m_eve)
+    eve.ns.send("BLP", "BL")
+    mallory.await_offline(m_eve)
+
     # Ivan leaves: his authorized contacts see it; eve, never authorized, saw nothing.
     ivan.close()
     cluster.users.remove(ivan)

@@ -84,7 +84,7 @@ from schema.events import (
     PresenceState,
     Typing,
 )
-from schema.records import PlainPasswordProof
+from schema.records import PlainPasswordProof, PresencePolicy
 
 T = TypeVar("T")
 Runner = Callable[[Coroutine[Any, Any, T]], "Deferred[T]"]
@@ -329,7 +329,16 @@ class NotificationProtocol(Protocol):
                 if action.name == "GTC":
                     settings.gtc = action.value
                 else:
+                    # BLP is the account's presence policy, kept by the core for every
+                    # network: AL = everyone not blocked, BL = only the allow list.
                     settings.blp = action.value
+                    policy = (
+                        PresencePolicy.EVERYONE if action.value == "AL" else PresencePolicy.ALLOWED
+                    )
+                    self._call(
+                        self.service.core.set_presence_policy(self.session.address, policy),
+                        lambda _: None,
+                    )
 
     def _call(self, coro: Coroutine[Any, Any, T], then: Callable[[T], None]) -> None:
         d: Deferred[T] = self.service.run(coro)
@@ -410,6 +419,7 @@ class NotificationProtocol(Protocol):
         core = self.service.core
         owner = self.session.address
         settings = self.service.owner_settings(self.session.handle)
+        policy = await core.presence_policy(owner)
         entries = await core.contacts(owner)
         watchers = set(await core.watchers(owner))
         contacts: list[lists.ListedContact] = []
@@ -452,7 +462,7 @@ class NotificationProtocol(Protocol):
             contacts=tuple(contacts),
             groups=tuple(groups),
             gtc=settings.gtc,
-            blp=settings.blp,
+            blp="AL" if policy is PresencePolicy.EVERYONE else "BL",
             group_aliases=tuple(settings.group_aliases.items()),
         )
 

@@ -13,7 +13,7 @@ from gateway.credentials import SealingKey, StoredVerifiers, make_verifiers
 from gateway.store import keys
 from gateway.store.connection import Scripts
 from schema.addresses import make_address, split_address
-from schema.records import AccountInfo
+from schema.records import AccountInfo, PresencePolicy
 
 _Field = bytes | bytearray | memoryview | str | int | float
 
@@ -103,6 +103,17 @@ class AccountStore:
     async def set_disabled(self, address: str, disabled: bool) -> None:
         await self._require(address)
         await self._redis.hset(keys.account(address), "disabled", "1" if disabled else "0")
+
+    async def presence_policy(self, address: str) -> PresencePolicy:
+        raw = cast(str | None, await self._redis.hget(keys.account(address), "visible"))
+        try:
+            return PresencePolicy(raw) if raw else PresencePolicy.ALLOWED
+        except ValueError:
+            return PresencePolicy.ALLOWED
+
+    async def set_presence_policy(self, address: str, policy: PresencePolicy) -> None:
+        await self._require(address)
+        await self._redis.hset(keys.account(address), "visible", policy.value)
 
     async def set_display_name(self, address: str, display_name: str) -> None:
         await self._require(address)

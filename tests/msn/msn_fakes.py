@@ -26,6 +26,7 @@ from schema.records import (
     LoginProof,
     LoginResult,
     PlainPasswordProof,
+    PresencePolicy,
     SaltedMd5Proof,
     ScramParameters,
 )
@@ -59,6 +60,7 @@ class FakeCore:
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # address -> (pw, name)
     aliases: dict[str, str] = field(default_factory=dict)  # alias address -> real address
     sessions: dict[str, FakeSession] = field(default_factory=dict)
+    policies: dict[str, PresencePolicy] = field(default_factory=dict)
     contact_lists: dict[str, list[ContactEntry]] = field(default_factory=dict)
     submitted: list[CanonicalEvent] = field(default_factory=list)
     offline: dict[str, list[Delivery]] = field(default_factory=dict)
@@ -177,6 +179,12 @@ class FakeCore:
     async def presence_of(self, address: str, watcher: str) -> PresenceState:
         sessions = self._sessions_of(address)
         return sessions[-1].presence if sessions else PresenceState.OFFLINE
+
+    async def presence_policy(self, owner: str) -> PresencePolicy:
+        return self.policies.get(owner, PresencePolicy.ALLOWED)
+
+    async def set_presence_policy(self, owner: str, policy: PresencePolicy) -> None:
+        self.policies[owner] = policy
 
     async def watchers(self, address: str) -> Sequence[str]:
         return [
