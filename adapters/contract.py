@@ -33,6 +33,10 @@ from schema.records import (
 
 ENTRY_POINT_GROUP = "gateway.adapters"
 
+# Bounds of CoreServices.set_adapter_data, per owner (gateway/store/adapter_data.py).
+MAX_ADAPTER_DATA_KEYS = 64
+MAX_ADAPTER_DATA_BYTES = 64 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -166,6 +170,21 @@ class CoreServices(Protocol):
 
     async def watchers(self, address: str) -> Sequence[str]:
         """Who has ``address`` on their contact list (MSN's reverse list)."""
+        ...
+
+    async def adapter_data(self, owner: str) -> Mapping[str, str]:
+        """What ``owner``'s own network adapter stored for them with
+        :meth:`set_adapter_data` (settings the core does not model); empty when none.
+        Kept in Redis, so it outlives the process and every node sees it."""
+        ...
+
+    async def set_adapter_data(self, owner: str, values: Mapping[str, str | None]) -> None:
+        """Set fields of ``owner``'s adapter data (None deletes one), all or nothing.
+        Values are opaque strings (encode them, e.g. as JSON). Bounded to
+        ``MAX_ADAPTER_DATA_KEYS`` fields and ``MAX_ADAPTER_DATA_BYTES`` bytes (UTF-8
+        lengths of names and values) per owner: a write that would exceed that, or
+        for an account that does not exist, raises ``ValueError`` and changes nothing;
+        the adapter answers with its network's error."""
         ...
 
     async def register_account(

@@ -15,7 +15,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from twisted.logger import Logger
@@ -32,6 +32,7 @@ from gateway import bot, router
 from gateway.aliases import display_with_network
 from gateway.config import BotSettings
 from gateway.credentials import SealingKey, check_proof, fake_scram_salt
+from gateway.facts import Facts
 from gateway.splitting import BodyLimit, split_message
 from gateway.splitting import split_body as split_body  # re-exported: tests import it here
 from gateway.store import Store
@@ -116,6 +117,7 @@ class GatewayCore:
         """``bot_settings``: the gateway bot (None: no bot); ``networks``: the networks
         this node serves, where it makes sure the bot's account exists."""
         self.store = store
+        self.facts = Facts(store)
         self._sealing = sealing
         self._node_id = node_id
         self._allow_registration = frozenset(allow_registration)
@@ -280,6 +282,7 @@ class GatewayCore:
             entry = dataclasses.replace(entry, contact=real)
         old = await self.store.contacts.get(owner, real)
         await self.store.contacts.put(owner, entry)
+        self.facts.forget_contact(owner, real)  # at once here; other nodes by announcement
         if old is None or (old.allowed, old.blocked) != (entry.allowed, entry.blocked):
             # Consent given or taken back, in whatever network's terms: the contact
             # sees the owner's presence, or sees them go offline, at once.
@@ -291,6 +294,7 @@ class GatewayCore:
         await self.store.contacts.remove(owner, real)
         if real != contact:
             await self.store.contacts.remove(owner, contact)
+        self.facts.forget_contact(owner, real)
         if old is not None and old.allowed:
             await self._fan_out_presence(owner, only=real, revoked=True)
 
@@ -317,12 +321,21 @@ class GatewayCore:
         elif old.allowed != event.granted:
             entry = dataclasses.replace(old, allowed=event.granted, pending=False)
             await self.store.contacts.put(owner, entry)
+        self.facts.forget_contact(owner, contact)
         # Whether the adapter had stored the answer already or not: the requester sees
         # the granter now (or, denied, sees them offline).
         await self._fan_out_presence(owner, only=contact, revoked=not event.granted)
 
     async def watchers(self, address: str) -> Sequence[str]:
         return await self.store.contacts.watchers(address)
+
+    # ---- adapter-private data (gateway/store/adapter_data.py)
+
+    async def adapter_data(self, owner: str) -> Mapping[str, str]:
+        return await self.store.adapter_data.get(owner)
+
+    async def set_adapter_data(self, owner: str, values: Mapping[str, str | None]) -> None:
+        await self.store.adapter_data.update(owner, values)
 
     async def presence_of(self, address: str, watcher: str) -> PresenceState:
         state, _ = await self.presence_with_text(await self._real(address), watcher)
@@ -334,7 +347,7 @@ class GatewayCore:
         if not await self._consents(address, watcher):
             return (PresenceState.OFFLINE, "")
         states = []
-        for linked in await self.store.identity.linked(address):
+        for linked in await self.facts.linked(address):
             for row in await self._live_rows(linked):
                 states.append((row.info.presence, row.info.status_text))
         return router.merged_presence(states)
@@ -343,8 +356,8 @@ class GatewayCore:
         """Does ``address`` let ``watcher`` see its presence? A block on any linked
         address's list says no; an allow (authorization, allow list) on any says yes;
         else the person's policy decides (only the allowed, by default)."""
-        linked = await self.store.identity.linked(address)
-        entries = [await self.store.contacts.get(a, watcher) for a in linked]
+        linked = await self.facts.linked(address)
+        entries = [await self.facts.contact(a, watcher) for a in linked]
         if any(e is not None and e.blocked for e in entries):
             return False
         if any(e is not None and e.allowed for e in entries):
@@ -370,21 +383,21 @@ class GatewayCore:
             address = normalise_address(address)
         except AddressError:
             return None
-        owner = await self.store.identity.owner(address)
+        owner = await self.facts.owner(address)
         if owner is None:
             return None
         if owner == address:
-            return address if await self.store.accounts.info(address) else None
+            return address if await self.facts.info(address) else None
         return owner
 
     async def present_as(self, address: str, network: str) -> str:
         own_network, native = split_address(address)
         if own_network == network:
             return native
-        return await self.store.identity.alias(address, network)
+        return await self.facts.alias(address, network)
 
     async def _display(self, address: str) -> str:
-        info = await self.store.accounts.info(address)
+        info = await self.facts.info(address)
         return display_with_network(info.display_name if info else "", address)
 
     async def linked(self, address: str) -> Sequence[str]:
@@ -516,15 +529,15 @@ class GatewayCore:
         if await self._confirm_bot(target):
             await self._bot_receives(event, target)
             return
-        target_info = await self.store.accounts.info(target)
+        target_info = await self.facts.info(target)
         if target_info is not None and target_info.disabled:
             await self._refuse(event, FailureReason.DISABLED, policy.report_failure)
             return
-        blocked = await self.store.contacts.get(target, event.sender)
+        blocked = await self.facts.contact(target, event.sender)
         if blocked is not None and blocked.blocked:
             await self._refuse(event, FailureReason.BLOCKED, policy.report_failure)
             return
-        linked = await self.store.identity.linked(target)
+        linked = await self.facts.linked(target)
         if len(linked) > 1:
             online = {}
             for address in linked:
@@ -618,10 +631,10 @@ class GatewayCore:
         the merged presence, from the address each of them follows. ``only``: just that
         watcher. ``revoked``: consent may have been taken back, so a follower without
         it is told "offline" (otherwise followers without consent hear nothing)."""
-        for followed in await self.store.identity.linked(address):
+        for followed in await self.facts.linked(address):
             watchers = await self.store.contacts.watchers(followed)
             for watcher in watchers if only is None else [w for w in watchers if w == only]:
-                wants = await self.store.contacts.get(watcher, followed)
+                wants = await self.facts.contact(watcher, followed)
                 if wants is None or not wants.subscribed:
                     continue  # the index names them, but they do not follow us
                 if not await self._consents(followed, watcher):
@@ -665,6 +678,7 @@ class GatewayCore:
 
     async def start(self) -> None:
         self._running = True
+        await self.facts.start()
         await self._claim_bots()
         await self.store.delivery.ensure_inbox(self._node_id)
         await self._heartbeat_once()
@@ -690,6 +704,7 @@ class GatewayCore:
         await self._reroute(leftovers)
         await self.store.delivery.forget_node_sessions(self._node_id)
         await self.store.delivery.forget_node(self._node_id)
+        await self.facts.stop()
 
     async def _heartbeat_once(self) -> None:
         await self.store.delivery.heartbeat(

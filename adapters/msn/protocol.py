@@ -10,17 +10,24 @@ switchboard with the sender rings the user (``RNG``) and waits in a bounded queu
 ``deliver`` returns True once queued. If the client never answers, each queued
 message comes back to its sender as a canonical ``DeliveryFailure`` submitted on
 the recipient's behalf, and the drop is logged once.
+
+Per-user settings the core does not model (GTC, groups, renamed groups' old ids) live
+in the core's adapter data (``CoreServices.adapter_data``, in Redis), read afresh for
+every SYN and list edit, so they survive restarts and every node sees the same. A
+connection's list reads and edits run one after another in arrival order, each seeing
+what the one before wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+import json
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar, cast
 from typing import Protocol as Interface
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -120,6 +127,72 @@ log = Logger(namespace="adapters.msn")
 
 TICKET_LIFETIME = 300.0
 MAX_BODY_CHARS = 4096
+ERR_TOO_MANY_GROUPS = 223  # "cannot create more groups" (ADG)
+
+# The user's adapter data fields (opaque to the core).
+GTC_FIELD = "gtc"
+GROUPS_FIELD = "groups"  # JSON list of group names
+GROUP_ALIASES_FIELD = "group_aliases"  # JSON object: a renamed group's old id -> its name
+MAX_GROUP_ALIASES = 64
+
+
+def _json_field(data: Mapping[str, str], name: str) -> object:
+    raw = data.get(name)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        log.warn("msn: ignoring unreadable stored {name}", name=name)
+        return None
+
+
+def settings_from_data(data: Mapping[str, str]) -> lists.OwnerSettings:
+    """A user's settings from their adapter data. Whatever is missing or unreadable
+    keeps its default: stored data never becomes an error for the client."""
+    settings = lists.OwnerSettings()
+    gtc = data.get(GTC_FIELD)
+    if gtc in ("A", "N"):
+        settings.gtc = gtc
+    groups = _json_field(data, GROUPS_FIELD)
+    if isinstance(groups, list):
+        for name in groups:
+            if (
+                isinstance(name, str)
+                and 0 < len(name) <= lists.MAX_GROUP_NAME
+                and name != lists.DEFAULT_GROUP
+                and name not in settings.extra_groups
+            ):
+                settings.extra_groups.append(name)
+    aliases = _json_field(data, GROUP_ALIASES_FIELD)
+    if isinstance(aliases, dict):
+        settings.group_aliases = {
+            k: v for k, v in aliases.items() if isinstance(k, str) and isinstance(v, str)
+        }
+    return settings
+
+
+def group_changes(
+    settings: lists.OwnerSettings, outcome: lists.EditOutcome
+) -> dict[str, str | None]:
+    """The adapter data fields an edit changes (empty when it touches no group).
+    Old ids are kept only for groups that still exist, the newest
+    ``MAX_GROUP_ALIASES`` of them, so renames cannot grow the data without end."""
+    if outcome.groups is None and not outcome.group_aliases:
+        return {}
+    groups = settings.extra_groups
+    if outcome.groups is not None:
+        groups = [g for g in outcome.groups if g != lists.DEFAULT_GROUP]
+    aliases = dict(settings.group_aliases)
+    for ident, name in outcome.group_aliases:
+        aliases.pop(ident, None)  # a re-used id moves to the end: it is the newest
+        aliases[ident] = name
+    kept = [(k, v) for k, v in aliases.items() if v in groups][-MAX_GROUP_ALIASES:]
+    changes: dict[str, str | None] = {
+        GROUPS_FIELD: json.dumps(groups, separators=(",", ":")) if groups else None,
+        GROUP_ALIASES_FIELD: json.dumps(dict(kept), separators=(",", ":")) if kept else None,
+    }
+    return changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,15 +215,11 @@ class MsnService:
     ns_config: NsConfig
     rooms: Rooms = field(default_factory=Rooms)
     links: dict[str, list[NotificationProtocol]] = field(default_factory=dict)
-    settings: dict[str, lists.OwnerSettings] = field(default_factory=dict)
     sent: dict[str, Sent] = field(default_factory=dict)
     _expiry: DelayedCall | None = None
 
     def now(self) -> float:
         return self.clock.seconds()
-
-    def owner_settings(self, handle: str) -> lists.OwnerSettings:
-        return self.settings.setdefault(handle, lists.OwnerSettings())
 
     def link_for(self, handle: str) -> NotificationProtocol | None:
         live = [p for p in self.links.get(handle, []) if p.session.state is NsState.ONLINE]
@@ -210,6 +279,10 @@ def _log_failure(failure: Failure, what: str) -> None:
     log.failure("msn: " + what, failure)
 
 
+def _ignore(_: object) -> None:
+    return None
+
+
 # ---------------------------------------------------------------- notification server
 
 
@@ -224,6 +297,7 @@ class NotificationProtocol(Protocol):
         self._early: set[str] | None = set()  # ids delivered while the session opened
         self._timer: DelayedCall | None = None
         self._gone = False
+        self._lists_tail: Deferred[None] = succeed(None)  # list reads/edits, in order
 
     # -- transport
 
@@ -321,26 +395,28 @@ class NotificationProtocol(Protocol):
                         lambda _: None,
                     )
             elif isinstance(action, SyncLists):
-                self._call(self._snapshot(), partial(self._synced, action.trid))
+                self._call_in_order(self._sync_snapshot, partial(self._synced, action.trid))
             elif isinstance(action, EditLists):
-                self._call(self._edit(action), lambda _: None)
+                self._call_in_order(partial(self._edit, action), _ignore)
             elif isinstance(action, SettingChanged):
-                settings = self.service.owner_settings(self.session.handle)
                 if action.name == "GTC":
-                    settings.gtc = action.value
+                    self._call_in_order(partial(self._save_gtc, action.value), _ignore)
                 else:
                     # BLP is the account's presence policy, kept by the core for every
                     # network: AL = everyone not blocked, BL = only the allow list.
-                    settings.blp = action.value
                     policy = (
                         PresencePolicy.EVERYONE if action.value == "AL" else PresencePolicy.ALLOWED
                     )
-                    self._call(
-                        self.service.core.set_presence_policy(self.session.address, policy),
-                        lambda _: None,
+                    self._call_in_order(
+                        partial(
+                            self.service.core.set_presence_policy, self.session.address, policy
+                        ),
+                        _ignore,
                     )
 
-    def _call(self, coro: Coroutine[Any, Any, T], then: Callable[[T], None]) -> None:
+    def _call(self, coro: Coroutine[Any, Any, T], then: Callable[[T], None]) -> Deferred[None]:
+        """Run a core call; ``then`` gets its result unless the connection is gone. A
+        failure answers 500 and closes. Fires (None) once all of that is done."""
         d: Deferred[T] = self.service.run(coro)
 
         def ok(result: T) -> None:
@@ -354,7 +430,18 @@ class NotificationProtocol(Protocol):
                 self._write(ErrorReply(lists.ERR_INTERNAL, None))
                 self._close()
 
-        d.addCallback(ok).addErrback(failed)
+        return d.addCallback(ok).addErrback(failed)
+
+    def _call_in_order(
+        self, start: Callable[[], Coroutine[Any, Any, T]], then: Callable[[T], None]
+    ) -> None:
+        """Like :meth:`_call`, but the call starts only when the previous list read or
+        edit of this connection has finished, so each sees what the one before wrote."""
+
+        def run(_: object) -> Deferred[None] | None:
+            return None if self._gone else self._call(start(), then)
+
+        self._lists_tail = self._lists_tail.addCallback(run)
 
     def _checked(self, result: Any) -> None:
         if result.ok and result.account is not None and not result.account.disabled:
@@ -415,10 +502,26 @@ class NotificationProtocol(Protocol):
 
     # -- lists
 
-    async def _snapshot(self) -> lists.ListSnapshot:
+    async def _settings(self) -> lists.OwnerSettings:
+        return settings_from_data(await self.service.core.adapter_data(self.session.address))
+
+    async def _save_gtc(self, value: str) -> None:
+        try:
+            await self.service.core.set_adapter_data(self.session.address, {GTC_FIELD: value})
+        except ValueError as exc:
+            # GTC was already answered (the session replies at once): keep the old one.
+            log.info(
+                "msn: GTC of {handle} not saved: {reason}",
+                handle=self.session.handle,
+                reason=str(exc),
+            )
+
+    async def _sync_snapshot(self) -> lists.ListSnapshot:
+        return await self._snapshot(await self._settings())
+
+    async def _snapshot(self, settings: lists.OwnerSettings) -> lists.ListSnapshot:
         core = self.service.core
         owner = self.session.address
-        settings = self.service.owner_settings(self.session.handle)
         policy = await core.presence_policy(owner)
         entries = await core.contacts(owner)
         watchers = set(await core.watchers(owner))
@@ -474,9 +577,9 @@ class NotificationProtocol(Protocol):
 
     async def _edit(self, action: EditLists) -> None:
         core = self.service.core
-        settings = self.service.owner_settings(self.session.handle)
+        settings = await self._settings()
         edit = action.edit
-        snapshot = await self._snapshot()
+        snapshot = await self._snapshot(settings)
         resolved: str | None = None
         if (
             isinstance(edit, lists.AddToList)
@@ -492,14 +595,23 @@ class NotificationProtocol(Protocol):
         if outcome.error is not None:
             self._write(ErrorReply(outcome.error, action.trid))
             return
+        changes = group_changes(settings, outcome)
+        if changes:
+            # Written before the contacts move, so a refusal leaves everything as it was.
+            try:
+                await core.set_adapter_data(self.session.address, changes)
+            except ValueError as exc:
+                log.info(
+                    "msn: group edit of {handle} refused: {reason}",
+                    handle=self.session.handle,
+                    reason=str(exc),
+                )
+                self._write(ErrorReply(ERR_TOO_MANY_GROUPS, action.trid))
+                return
         for entry in outcome.put:
             await core.put_contact(self.session.address, entry)
         for contact in outcome.remove:
             await core.remove_contact(self.session.address, contact)
-        if outcome.groups is not None:
-            settings.extra_groups = [g for g in outcome.groups if g != lists.DEFAULT_GROUP]
-        for ident, name in outcome.group_aliases:
-            settings.group_aliases[ident] = name
         for reply in outcome.replies:
             self._write(reply)
         if outcome.request_from is not None:

@@ -5,17 +5,24 @@ Thin by design. Each TCP connection gets an :class:`OscarSession`; bytes go in w
 turned into core coroutine calls (through an injectable runner, ``as_deferred`` in
 production) whose results are handed back with ``answer``. Timers are one
 ``callLater`` per connection, re-aimed at ``session.get_timer()`` after every step.
+
+Feedbag items the core does not model ("extras": permit/deny settings, presence
+preferences, icons...) are kept in the core's adapter data (``CoreServices.adapter_data``,
+in Redis), so a restart or another node hands the client back what it stored. A
+connection's saves run one after another, so the last edit is the one that stays.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+import base64
+import binascii
+import json
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar, cast
 from typing import Protocol as TypingProtocol
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -25,6 +32,7 @@ from adapters.contract import CoreServices, Delivery, OpenedSession
 from adapters.oscar import session as M
 from adapters.oscar.auth import CookieMint
 from adapters.oscar.snac import FeedbagItem
+from adapters.oscar.tlv import Tlv
 from adapters.oscar.translate import icbm_text_size
 from schema.addresses import AddressError, make_address, split_address
 from schema.events import CanonicalEvent, FormatSpan, PresenceState, Typing
@@ -63,9 +71,68 @@ class _Transport(TypingProtocol):
 
 Runner = Callable[[Coroutine[Any, Any, Any]], "Deferred[Any]"]
 MAX_BODY_CHARS = 1024
-MAX_EXTRAS_OWNERS = 10000
+EXTRAS_FIELD = "feedbag.extras"  # the owner's adapter data field: JSON list of items
 
 log = Logger(namespace="gateway.oscar")
+
+
+def extras_to_data(items: Sequence[FeedbagItem]) -> str:
+    """Feedbag items as JSON: ``[name, group id, item id, class, [[type, base64]...]]``."""
+    return json.dumps(
+        [
+            [
+                item.name,
+                item.group_id,
+                item.item_id,
+                item.class_id,
+                [[t.type, base64.b64encode(t.value).decode("ascii")] for t in item.tlvs],
+            ]
+            for item in items
+        ],
+        separators=(",", ":"),
+    )
+
+
+def _u16(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= 0xFFFF:
+        raise ValueError("not a u16")
+    return value
+
+
+def _extra_item(raw: object) -> FeedbagItem:
+    if not isinstance(raw, list) or len(raw) != 5:
+        raise ValueError("not an item")
+    name, group_id, item_id, class_id, tlvs = raw
+    if not isinstance(name, str) or not isinstance(tlvs, list):
+        raise ValueError("not an item")
+    values: list[Tlv] = []
+    for pair in tlvs:
+        if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[1], str):
+            raise ValueError("not a TLV")
+        values.append(Tlv(_u16(pair[0]), base64.b64decode(pair[1], validate=True)))
+    return FeedbagItem(name, _u16(group_id), _u16(item_id), _u16(class_id), tuple(values))
+
+
+def extras_from_data(data: Mapping[str, str]) -> tuple[FeedbagItem, ...]:
+    """The stored extras; unreadable ones are left out (and logged), never an error
+    for the client."""
+    raw = data.get(EXTRAS_FIELD)
+    if raw is None:
+        return ()
+    try:
+        listed = json.loads(raw)
+    except ValueError:
+        listed = None
+    if not isinstance(listed, list):
+        log.warn("oscar: ignoring unreadable stored feedbag extras")
+        return ()
+    items: list[FeedbagItem] = []
+    for entry in listed:
+        try:
+            items.append(_extra_item(entry))
+        except (ValueError, binascii.Error):
+            log.warn("oscar: ignoring an unreadable stored feedbag item")
+    return tuple(items)
 
 
 class OscarFactory(Factory):
@@ -90,17 +157,9 @@ class OscarFactory(Factory):
         self.run = run
         self.connections: set[OscarServerProtocol] = set()
         self.online: dict[str, OscarServerProtocol] = {}
-        # Feedbag items the core cannot hold (visibility settings...), per owner.
-        self.extras: OrderedDict[str, tuple[FeedbagItem, ...]] = OrderedDict()
 
     def buildProtocol(self, addr: object) -> OscarServerProtocol:
         return OscarServerProtocol(self)
-
-    def save_extras(self, owner: str, items: tuple[FeedbagItem, ...]) -> None:
-        self.extras[owner] = items
-        self.extras.move_to_end(owner)
-        while len(self.extras) > MAX_EXTRAS_OWNERS:
-            self.extras.popitem(last=False)
 
     def close_all(self, reason: str) -> None:
         for conn in list(self.connections):
@@ -141,6 +200,7 @@ class OscarServerProtocol(Protocol):
         self._timer: Timer | None = None
         self._peer = "?"
         self._gone = False
+        self._saves: Deferred[None] = succeed(None)  # extras saves, one at a time
 
     @property
     def _transport(self) -> _Transport:
@@ -262,7 +322,7 @@ class OscarServerProtocol(Protocol):
         elif isinstance(request, M.DropContact):
             self._fire(core.remove_contact(request.owner, request.contact))
         elif isinstance(request, M.SaveExtras):
-            self.factory.save_extras(request.owner, request.items)
+            self._save_in_order(request)
         elif isinstance(request, M.QueryPresence):
             self._ask(token, self._presence(request), M.PresenceAnswer(()))
         elif isinstance(request, M.LookupAccounts):
@@ -271,6 +331,35 @@ class OscarServerProtocol(Protocol):
     def _fire(self, coro: Coroutine[Any, Any, object]) -> None:
         d = self.factory.run(coro)
         d.addErrback(self._core_failed)
+
+    def _save_in_order(self, request: M.SaveExtras) -> None:
+        """Store the extras after the previous save of this connection has finished.
+        A refused save (over the adapter data bounds, or the account is gone) leaves
+        the client's list ahead of the stored one, which the feedbag status it already
+        got cannot take back: sign it off, so it reloads what is really stored."""
+
+        def saved(refusal: str | None) -> None:
+            if refusal is not None:
+                log.info(
+                    "oscar {peer}: feedbag extras refused: {why}", peer=self._peer, why=refusal
+                )
+                self.close("the server-stored list could not be saved")
+
+        def start(_: object) -> Deferred[None]:
+            d: Deferred[str | None] = self.factory.run(
+                self._save_extras(request.owner, request.items)
+            )
+            return d.addCallbacks(saved, self._core_failed)
+
+        self._saves = self._saves.addCallback(start)
+
+    async def _save_extras(self, owner: str, items: tuple[FeedbagItem, ...]) -> str | None:
+        value = extras_to_data(items) if items else None
+        try:
+            await self.factory.core.set_adapter_data(owner, {EXTRAS_FIELD: value})
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     def _core_failed(self, failure: Failure) -> None:
         log.failure("oscar {peer}: core call failed", failure, peer=self._peer)
@@ -322,7 +411,8 @@ class OscarServerProtocol(Protocol):
                 except AddressError:
                     continue
             entries.append(entry)
-        return M.ContactsLoaded(tuple(entries), self.factory.extras.get(owner, ()))
+        extras = extras_from_data(await core.adapter_data(owner))
+        return M.ContactsLoaded(tuple(entries), extras)
 
     async def _presence(self, request: M.QueryPresence) -> M.PresenceAnswer:
         core = self.factory.core

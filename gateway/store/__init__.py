@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from gateway.credentials import SealingKey
 from gateway.store.accounts import AccountError, AccountStore
+from gateway.store.adapter_data import AdapterDataStore
 from gateway.store.audit import AuditLog
 from gateway.store.connection import connect, register_scripts
 from gateway.store.contacts import ContactStore
@@ -23,6 +24,7 @@ class Store:
     contacts: ContactStore
     delivery: DeliveryStore
     audit: AuditLog
+    adapter_data: AdapterDataStore
 
     @classmethod
     def open(
@@ -44,6 +46,7 @@ class Store:
             contacts=ContactStore(redis),
             delivery=DeliveryStore(redis, scripts, offline_max, dedupe_seconds),
             audit=AuditLog(redis),
+            adapter_data=AdapterDataStore(redis),
         )
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from gateway.credentials import SealingKey, StoredVerifiers, make_verifiers
 from gateway.store import keys
+from gateway.store.changes import announce
 from gateway.store.connection import Scripts
 from schema.addresses import make_address, split_address
 from schema.records import AccountInfo, PresencePolicy
@@ -70,6 +71,7 @@ class AccountStore:
             **verifiers.as_fields(),
         }
         await self._redis.hset(keys.account(address), mapping=_mapping(fields))
+        await announce(self._redis, "account", address)
         return AccountInfo(address=address, display_name=fields["display"], disabled=False)
 
     async def get(self, address: str) -> AccountRecord | None:
@@ -103,6 +105,7 @@ class AccountStore:
     async def set_disabled(self, address: str, disabled: bool) -> None:
         await self._require(address)
         await self._redis.hset(keys.account(address), "disabled", "1" if disabled else "0")
+        await announce(self._redis, "account", address)
 
     async def presence_policy(self, address: str) -> PresencePolicy:
         raw = cast(str | None, await self._redis.hget(keys.account(address), "visible"))
@@ -118,6 +121,7 @@ class AccountStore:
     async def set_display_name(self, address: str, display_name: str) -> None:
         await self._require(address)
         await self._redis.hset(keys.account(address), "display", display_name)
+        await announce(self._redis, "account", address)
 
     async def delete(self, address: str) -> None:
         """Remove the account and its private data. Its native id stays claimed by the
@@ -126,9 +130,13 @@ class AccountStore:
         await self._require(address)
         network, _ = split_address(address)
         await self._redis.delete(
-            keys.account(address), keys.contacts(address), keys.offline(address)
+            keys.account(address),
+            keys.contacts(address),
+            keys.offline(address),
+            keys.adapter_data(address),
         )
         await self._redis.srem(keys.ns_accounts(network), address)
+        await announce(self._redis, "account", address)
 
     async def list_all(self, network: str) -> list[AccountInfo]:
         addresses = cast(set[str], await self._redis.smembers(keys.ns_accounts(network)))

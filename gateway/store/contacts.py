@@ -9,6 +9,7 @@ from typing import cast
 from redis.asyncio import Redis
 
 from gateway.store import keys
+from gateway.store.changes import announce
 from schema.records import ContactEntry
 
 MAX_CONTACTS = 2000
@@ -49,10 +50,12 @@ class ContactStore:
         # The reverse index follows the list; written second, so a crash between the two
         # leaves at worst a watcher without the entry, which presence fan-out re-checks.
         await self._redis.sadd(keys.watchers(entry.contact), owner)
+        await announce(self._redis, "contact", owner, entry.contact)
 
     async def remove(self, owner: str, contact: str) -> None:
         await self._redis.hdel(keys.contacts(owner), contact)
         await self._redis.srem(keys.watchers(contact), owner)
+        await announce(self._redis, "contact", owner, contact)
 
     async def watchers(self, address: str) -> list[str]:
         members = cast(set[str], await self._redis.smembers(keys.watchers(address)))

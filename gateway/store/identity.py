@@ -9,6 +9,7 @@ from redis.exceptions import ResponseError
 
 from gateway.aliases import plan_alias
 from gateway.store import keys
+from gateway.store.changes import announce
 from gateway.store.connection import Scripts
 from schema.addresses import split_address
 
@@ -96,12 +97,14 @@ class IdentityStore:
             keys=[keys.PERSON_OF, keys.PERSON_SEQ],
             args=[len(addresses), *addresses, _PERSON_PREFIX],
         )
+        await announce(self._redis, "person", *addresses)
         return person
 
     async def unlink(self, address: str) -> str | None:
         person: str | None = await self._scripts.unlink(
             keys=[keys.PERSON_OF], args=[address, _PERSON_PREFIX]
         )
+        await announce(self._redis, "person", address)
         return person or None
 
     async def person_of(self, address: str) -> str | None:

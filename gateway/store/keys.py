@@ -9,6 +9,7 @@ every multi-key script touches one cluster slot:
 | ``offline:{A}`` | stream | address | events waiting for A, oldest first |
 | ``seen:{A}:<id>`` | string | address | message id already accepted for A (TTL) |
 | ``watchers:{A}`` | set | address | owners who have A on their list |
+| ``adata:{A}`` | hash | address | field -> opaque string the account's own adapter keeps (adapter_data.py) |
 | ``ns:{N}:owner`` | hash | network | native id -> the address it stands for (accounts and aliases; never deleted) |
 | ``ns:{N}:aliasof`` | hash | network | foreign address -> its alias in N |
 | ``ns:{N}:seq`` / ``ns:{N}:regseq`` | string | network | alias / registration counters |
@@ -51,6 +52,10 @@ def seen(address: str, message_id: str) -> str:
 
 def watchers(address: str) -> str:
     return f"{PREFIX}watchers:{{{address}}}"
+
+
+def adapter_data(address: str) -> str:
+    return f"{PREFIX}adata:{{{address}}}"
 
 
 def ns_owner(network: str) -> str:

@@ -21,7 +21,7 @@ from adapters.msn.protocol import (
 from adapters.msn.session import NsConfig
 from adapters.msn.tokens import TokenSigner
 from schema.events import DeliveryFailure, Message, Typing
-from tests.msn.msn_fakes import FakeCore, run_sync
+from tests.support.fake_core import FakeCore, run_now
 
 ADDR = IPv4Address("TCP", "127.0.0.1", 40000)
 
@@ -68,7 +68,7 @@ def world() -> Iterator[tuple[FakeCore, MsnService, MemoryReactorClock]]:
     service = MsnService(
         core=core,
         clock=clock,
-        run=run_sync,
+        run=run_now,
         signer=signer,
         ns_config=NsConfig(signer=signer, switchboard_address="127.0.0.1:1864"),
     )
@@ -346,7 +346,8 @@ def test_cal_unknown_or_offline(world: tuple[FakeCore, MsnService, MemoryReactor
 def test_add_to_forward_list_requests_consent(
     world: tuple[FakeCore, MsnService, MemoryReactorClock],
 ) -> None:
-    """ADD FL stores a subscribed contact and asks the other side; Bob sees ADD RL."""
+    """ADD FL stores a subscribed contact and asks the other side; Bob sees ADD RL, and
+    his AL consent shows him online to Alice."""
     core, service, _ = world
     alice, bob = login(service, "alice"), login(service, "bob")
     trid = alice.send("ADD", "FL", "bob@example.com", "Bobby", "0")
@@ -354,7 +355,7 @@ def test_add_to_forward_list_requests_consent(
     assert frames[0] == Command(
         "ADD", trid, ("FL", frames[0].args[1], "bob@example.com", "Bobby", "0")
     )  # type: ignore[union-attr]
-    (entry,) = core.contact_lists["msn:alice@example.com"]
+    (entry,) = core.lists["msn:alice@example.com"].values()
     assert entry.subscribed and entry.contact == "msn:bob@example.com"
     (rl,) = bob.read()
     assert (
@@ -365,6 +366,8 @@ def test_add_to_forward_list_requests_consent(
     )
     trid = bob.send("ADD", "AL", "alice@example.com", "alice@example.com")
     assert bob.verbs() == ["ADD"]
+    # Bob's consent shows him to Alice at once (she follows him).
+    assert alice.read() == [Command("NLN", None, ("NLN", "bob@example.com", "Bob", "0"))]
     again = alice.send("ADD", "FL", "bob@example.com", "Bobby")
     assert alice.read() == [ErrorReply(215, again)]
     t = alice.send("ADD", "FL", "ghost@example.com", "Ghost")
@@ -430,7 +433,7 @@ def test_offline_messages_ring_after_login(
     core.offline["msn:bob@example.com"] = []
     sb_a.send("CAL", "bob@example.com")  # bob offline
     assert sb_a.read()[0] == ErrorReply(217, sb_a.trid)
-    run_sync(
+    run_now(
         core.submit(
             Message(sender="msn:alice@example.com", recipient="msn:bob@example.com", body="later")
         )

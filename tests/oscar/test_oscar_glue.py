@@ -1,18 +1,14 @@
-"""Twisted glue: StringTransport + MemoryReactorClock, a synchronous runner and an
-in-memory double of our own CoreServices interface."""
+"""Twisted glue: StringTransport + MemoryReactorClock, a synchronous runner and the
+in-memory double of our own CoreServices interface (tests/support/fake_core.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Coroutine, Sequence
-from typing import Any
 
 import pytest
-from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from adapters.contract import ClientLink, Delivery, LimitsBody, OpenedSession, ShowsTyping
+from adapters.contract import Delivery, LimitsBody, ShowsTyping
 from adapters.oscar import session as M
 from adapters.oscar import snac as S
 from adapters.oscar.adapter import OscarAdapter, OscarSettings
@@ -20,111 +16,11 @@ from adapters.oscar.auth import CookieMint, bucp_digest
 from adapters.oscar.codec import OscarCodec, Signoff, Signon, SnacEvent, WireEvent
 from adapters.oscar.protocol import OscarFactory, OscarServerProtocol
 from adapters.oscar.tlv import Tlv, find
-from schema.events import CanonicalEvent, Message, PresenceState, Typing
-from schema.records import (
-    AccountInfo,
-    ContactEntry,
-    KeyedMd5Proof,
-    LoginOutcome,
-    LoginProof,
-    LoginResult,
-    ScramParameters,
-)
+from schema.events import Message, Typing
+from schema.records import ContactEntry
+from tests.support.fake_core import FakeCore, run_now
 
-
-class CoreDouble:
-    """Just enough CoreServices for the glue: one password per address."""
-
-    node_id = "test-node"
-
-    def __init__(self) -> None:
-        self.passwords = {"oscar:alice": "pw-a", "oscar:bob": "pw-b"}
-        self.links: dict[str, ClientLink] = {}
-        self.submitted: list[CanonicalEvent] = []
-        self.closed: list[str] = []
-        self.contact_rows: dict[str, list[ContactEntry]] = {}
-        self.fail_contacts = False
-
-    async def account(self, address: str) -> AccountInfo | None:
-        return AccountInfo(address, address, False) if address in self.passwords else None
-
-    async def check_login(self, address: str, proof: LoginProof) -> LoginResult:
-        password = self.passwords.get(address)
-        if password is None or not isinstance(proof, KeyedMd5Proof):
-            return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
-        secret = hashlib.md5(password.encode()).digest() if proof.prehashed else password.encode()
-        if hashlib.md5(proof.key + secret + proof.suffix).digest() != proof.digest:
-            return LoginResult(LoginOutcome.BAD_PASSWORD)
-        return LoginResult(LoginOutcome.OK, AccountInfo(address, address, False))
-
-    async def scram_parameters(self, address: str) -> ScramParameters:
-        raise NotImplementedError
-
-    async def open_session(
-        self,
-        address: str,
-        link: ClientLink,
-        presence: PresenceState = PresenceState.ONLINE,
-        status_text: str = "",
-    ) -> OpenedSession:
-        self.links[address] = link
-        return OpenedSession(f"sid-{address}")
-
-    async def close_session(self, session_id: str) -> None:
-        self.closed.append(session_id)
-
-    async def set_presence(
-        self, session_id: str, presence: PresenceState, status_text: str = ""
-    ) -> None:
-        return None
-
-    async def submit(self, event: CanonicalEvent) -> None:
-        self.submitted.append(event)
-
-    async def resolve(self, address: str) -> str | None:
-        return address
-
-    async def present_as(self, address: str, network: str) -> str:
-        return "700123"
-
-    async def contacts(self, owner: str) -> Sequence[ContactEntry]:
-        if self.fail_contacts:
-            raise RuntimeError("store down")
-        return self.contact_rows.get(owner, [])
-
-    async def put_contact(self, owner: str, entry: ContactEntry) -> None:
-        return None
-
-    async def remove_contact(self, owner: str, contact: str) -> None:
-        return None
-
-    async def presence_of(self, address: str, watcher: str) -> PresenceState:
-        return PresenceState.OFFLINE
-
-    async def watchers(self, address: str) -> Sequence[str]:
-        return []
-
-    async def register_account(
-        self, network: str, password: str, display_name: str
-    ) -> AccountInfo | None:
-        return None
-
-    async def find_accounts(
-        self, network: str, text: str, limit: int = 20
-    ) -> Sequence[AccountInfo]:
-        return []
-
-
-def run_now(coro: Coroutine[Any, Any, Any]) -> Deferred[Any]:
-    """Drive a coroutine that never really suspends, synchronously."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return succeed(stop.value)
-    except Exception as exc:  # the double's failures travel as failed Deferreds
-        return fail(exc)
-    coro.close()
-    raise AssertionError("the core double suspended")
+CoreDouble = FakeCore  # the name tests/test_text.py imports
 
 
 class Wire:
@@ -157,12 +53,16 @@ def clock() -> MemoryReactorClock:
 
 
 @pytest.fixture
-def core() -> CoreDouble:
-    return CoreDouble()
+def core() -> FakeCore:
+    """Two AIM accounts: alice (pw-a) and bob (pw-b)."""
+    core = FakeCore()
+    core.add("oscar:alice", "pw-a")
+    core.add("oscar:bob", "pw-b")
+    return core
 
 
 @pytest.fixture
-def factory(core: CoreDouble, clock: MemoryReactorClock) -> OscarFactory:
+def factory(core: FakeCore, clock: MemoryReactorClock) -> OscarFactory:
     config = M.SessionConfig(bos_address="")
     return OscarFactory(
         core, clock, CookieMint(b"k" * 32), config, bos_host="gw.example", run=run_now
@@ -190,7 +90,7 @@ def sign_in(factory: OscarFactory, name: str, password: str) -> Wire:
 
 
 def test_login_through_the_glue_registers_a_link_with_capabilities(
-    factory: OscarFactory, core: CoreDouble
+    factory: OscarFactory, core: FakeCore
 ) -> None:
     """BUCP then BOS over StringTransports: the core gets a typed, capable link."""
     sign_in(factory, "alice", "pw-a")
@@ -200,7 +100,7 @@ def test_login_through_the_glue_registers_a_link_with_capabilities(
 
 
 def test_delivery_and_typing_are_written_to_the_socket(
-    factory: OscarFactory, core: CoreDouble
+    factory: OscarFactory, core: FakeCore
 ) -> None:
     """The core's deliver() and show_typing() become 04/07 and 04/14 on the wire."""
     bos = sign_in(factory, "alice", "pw-a")
@@ -214,9 +114,7 @@ def test_delivery_and_typing_are_written_to_the_socket(
     assert kinds == ["IcbmToClient", "IcbmClientEvent"]
 
 
-def test_messages_from_the_client_reach_core_submit(
-    factory: OscarFactory, core: CoreDouble
-) -> None:
+def test_messages_from_the_client_reach_core_submit(factory: OscarFactory, core: FakeCore) -> None:
     """An IM on the socket is submitted to the core."""
     from adapters.oscar.translate import build_fragments
 
@@ -226,24 +124,25 @@ def test_messages_from_the_client_reach_core_submit(
 
 
 def test_garbage_is_logged_once_and_closes_only_that_connection(
-    factory: OscarFactory, core: CoreDouble
+    factory: OscarFactory, core: FakeCore
 ) -> None:
     """A bad frame: sign-off written, connection lost, the core session closed, the
     other user untouched."""
     alice = sign_in(factory, "alice", "pw-a")
     bob = sign_in(factory, "bob", "pw-b")
+    alice_session = core.session_id_of("oscar:alice")
     alice.proto.dataReceived(b"\x2bjunk")
     assert isinstance(alice.read()[-1], Signoff)
     assert alice.transport.disconnecting
     alice.proto.connectionLost()
-    assert core.closed == ["sid-oscar:alice"]
+    assert core.closed == [alice_session]
     assert not bob.transport.disconnecting
     assert core.links["oscar:bob"].deliver(
         Delivery(Message(sender="oscar:alice", recipient="oscar:bob", body="still here"), "alice")
     )
 
 
-def test_delivery_after_disconnect_returns_false(factory: OscarFactory, core: CoreDouble) -> None:
+def test_delivery_after_disconnect_returns_false(factory: OscarFactory, core: FakeCore) -> None:
     """A gone connection tells the core to keep the event offline."""
     bos = sign_in(factory, "alice", "pw-a")
     bos.proto.connectionLost()
@@ -280,7 +179,7 @@ def test_second_login_signs_off_the_first(factory: OscarFactory) -> None:
 
 
 def test_contact_store_failure_still_answers_the_feedbag(
-    factory: OscarFactory, core: CoreDouble
+    factory: OscarFactory, core: FakeCore
 ) -> None:
     """If contacts cannot be loaded the client still gets a (empty) 13/06, no hang."""
     core.fail_contacts = True
@@ -289,10 +188,12 @@ def test_contact_store_failure_still_answers_the_feedbag(
 
 
 def test_foreign_contacts_are_shown_under_their_alias(
-    factory: OscarFactory, core: CoreDouble
+    factory: OscarFactory, core: FakeCore
 ) -> None:
     """A contact stored with its real MSN address appears as its OSCAR alias."""
-    core.contact_rows["oscar:alice"] = [ContactEntry("msn:carol@example.com")]
+    core.add("msn:carol@example.com", "pw-c")
+    core.aliases["oscar:700123"] = "msn:carol@example.com"
+    core.lists["oscar:alice"] = {"msn:carol@example.com": ContactEntry("msn:carol@example.com")}
     wire = sign_in(factory, "alice", "pw-a")
     assert isinstance(wire.proto, OscarServerProtocol)
     session = wire.proto.session
@@ -309,7 +210,7 @@ def test_settings_are_validated_strictly() -> None:
         OscarSettings.model_validate({"colour": "blue"})
 
 
-def test_adapter_listens_on_an_ephemeral_port_and_stops(core: CoreDouble) -> None:
+def test_adapter_listens_on_an_ephemeral_port_and_stops(core: FakeCore) -> None:
     """start() on port 0 reports the real port; stop() closes the listener."""
     reactor = MemoryReactorClock()
 

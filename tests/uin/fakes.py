@@ -1,251 +1,28 @@
-"""Test doubles for the UIN glue: an in-memory CoreServices (our own interface), a
-synchronous core runner, and a simulated lossy UDP network on a fake clock."""
+"""UIN test helpers: a simulated lossy UDP network on a fake clock between real client
+sessions and the real glue, over the shared core double (tests/support/fake_core.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import random
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
-from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.testing import MemoryReactorClock
 
-from adapters.contract import ClientLink, Delivery, OpenedSession
 from adapters.uin.client.messenger import Messenger, UiEvent
 from adapters.uin.client.session import ClientSession
 from adapters.uin.codec import Status
 from adapters.uin.protocol import UinServer
-from schema import scram
-from schema.addresses import split_address
-from schema.events import (
-    Authorization,
-    CanonicalEvent,
-    ContactRequest,
-    DeliveryFailure,
-    FailureReason,
-    Message,
-    Presence,
-    PresenceState,
-)
-from schema.records import (
-    AccountInfo,
-    ContactEntry,
-    LoginOutcome,
-    LoginProof,
-    LoginResult,
-    ScramParameters,
-    ScramProof,
-)
+from schema.records import ContactEntry
+from tests.support.fake_core import FakeCore, run_now
 
-T = TypeVar("T")
 SERVER = ("10.0.0.1", 4000)
-ITERATIONS = 4096
-
-
-def run_now(coro: Coroutine[Any, Any, T]) -> Deferred[T]:
-    """Run a coroutine that never suspends (the fake core never does)."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return succeed(stop.value)
-    except BaseException:
-        return fail()
-    coro.close()
-    raise AssertionError("core coroutine suspended")
-
-
-@dataclass
-class _Account:
-    info: AccountInfo
-    verifier: scram.ScramVerifier
-
-
-@dataclass
-class _Session:
-    address: str
-    link: ClientLink
-    presence: PresenceState
-    text: str
-
-
-@dataclass
-class FakeCore:
-    """Just enough of the core for UIN users to talk to each other."""
-
-    node_id: str = "test-node"
-    accounts: dict[str, _Account] = field(default_factory=dict)
-    sessions: dict[str, _Session] = field(default_factory=dict)
-    offline: dict[str, list[CanonicalEvent]] = field(default_factory=dict)
-    lists: dict[str, dict[str, ContactEntry]] = field(default_factory=dict)
-    submitted: list[CanonicalEvent] = field(default_factory=list)
-    proofs: list[LoginProof] = field(default_factory=list)
-    allow_registration: bool = True
-    next_uin: int = 800000
-    _next_session: int = 1
-
-    def add_account(self, uin: int, password: str, nickname: str = "") -> str:
-        address = f"uin:{uin}"
-        salt = hashlib.sha256(address.encode()).digest()[:16]
-        self.accounts[address] = _Account(
-            AccountInfo(address, nickname or str(uin), False),
-            scram.make_verifier(password, salt, ITERATIONS),
-        )
-        return address
-
-    async def account(self, address: str) -> AccountInfo | None:
-        acct = self.accounts.get(address)
-        return acct.info if acct else None
-
-    async def scram_parameters(self, address: str) -> ScramParameters:
-        acct = self.accounts.get(address)
-        if acct is None:
-            fake = hmac.new(b"node", address.encode(), hashlib.sha256).digest()[:16]
-            return ScramParameters(fake, ITERATIONS)
-        return ScramParameters(acct.verifier.salt, acct.verifier.iterations)
-
-    async def check_login(self, address: str, proof: LoginProof) -> LoginResult:
-        self.proofs.append(proof)
-        acct = self.accounts.get(address)
-        if acct is None:
-            return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
-        assert isinstance(proof, ScramProof)
-        if not scram.verify_proof(acct.verifier, proof.auth_message, proof.client_proof):
-            return LoginResult(LoginOutcome.BAD_PASSWORD)
-        signature = scram.server_signature(acct.verifier, proof.auth_message)
-        return LoginResult(LoginOutcome.OK, acct.info, signature)
-
-    def _peer(self, address: str) -> str:
-        return split_address(address)[1]
-
-    def online(self, address: str) -> list[_Session]:
-        return [s for s in self.sessions.values() if s.address == address]
-
-    async def open_session(
-        self,
-        address: str,
-        link: ClientLink,
-        presence: PresenceState = PresenceState.ONLINE,
-        status_text: str = "",
-    ) -> OpenedSession:
-        sid = f"s{self._next_session}"
-        self._next_session += 1
-        self.sessions[sid] = _Session(address, link, presence, status_text)
-        waiting = self.offline.pop(address, [])
-        deliveries = tuple(Delivery(e, self._peer(e.sender)) for e in waiting)
-        # Like the real core: write the waiting events through the link now, and
-        # also return them (the adapter must not show them twice).
-        for delivery in deliveries:
-            link.deliver(delivery)
-        await self._fan_out(address)
-        return OpenedSession(sid, deliveries)
-
-    async def close_session(self, session_id: str) -> None:
-        session = self.sessions.pop(session_id, None)
-        if session is not None:
-            await self._fan_out(session.address)
-
-    async def set_presence(
-        self, session_id: str, presence: PresenceState, status_text: str = ""
-    ) -> None:
-        session = self.sessions[session_id]
-        session.presence, session.text = presence, status_text
-        await self._fan_out(session.address)
-
-    async def _fan_out(self, address: str) -> None:
-        live = self.online(address)
-        state = live[0].presence if live else PresenceState.OFFLINE
-        text = live[0].text if live else ""
-        if state is PresenceState.INVISIBLE:
-            state = PresenceState.OFFLINE
-        for owner, entries in self.lists.items():
-            if address in entries and self.lists.get(address, {}).get(owner, _NO).allowed:
-                event = Presence(sender=address, recipient=owner, state=state, status_text=text)
-                for session in self.online(owner):
-                    session.link.deliver(Delivery(event, self._peer(address)))
-
-    async def submit(self, event: CanonicalEvent) -> None:
-        self.submitted.append(event)
-        if isinstance(event, Authorization) and event.granted:
-            await self._fan_out(event.sender)
-        live = self.online(event.recipient)
-        if not live:
-            if event.recipient not in self.accounts:
-                if isinstance(event, Message):
-                    failure = DeliveryFailure(
-                        sender=event.recipient,
-                        recipient=event.sender,
-                        message_id=event.id,
-                        reason=FailureReason.UNKNOWN_RECIPIENT,
-                    )
-                    for session in self.online(event.sender):
-                        session.link.deliver(Delivery(failure, self._peer(event.recipient)))
-                return
-            if isinstance(event, Message | ContactRequest | Authorization):
-                self.offline.setdefault(event.recipient, []).append(event)
-            return
-        for session in live:
-            delivered = session.link.deliver(Delivery(event, self._peer(event.sender)))
-            if not delivered and isinstance(event, Message):
-                self.offline.setdefault(event.recipient, []).append(event)
-
-    async def resolve(self, address: str) -> str | None:
-        return address if address in self.accounts else None
-
-    async def present_as(self, address: str, network: str) -> str:
-        return self._peer(address)
-
-    async def contacts(self, owner: str) -> Sequence[ContactEntry]:
-        return list(self.lists.get(owner, {}).values())
-
-    async def put_contact(self, owner: str, entry: ContactEntry) -> None:
-        self.lists.setdefault(owner, {})[entry.contact] = entry
-
-    async def remove_contact(self, owner: str, contact: str) -> None:
-        self.lists.get(owner, {}).pop(contact, None)
-
-    async def presence_of(self, address: str, watcher: str) -> PresenceState:
-        if not self.lists.get(address, {}).get(watcher, _NO).allowed:
-            return PresenceState.OFFLINE
-        live = self.online(address)
-        if not live or live[0].presence is PresenceState.INVISIBLE:
-            return PresenceState.OFFLINE
-        return live[0].presence
-
-    async def watchers(self, address: str) -> Sequence[str]:
-        return [o for o, e in self.lists.items() if address in e]
-
-    async def register_account(
-        self, network: str, password: str, display_name: str
-    ) -> AccountInfo | None:
-        if not self.allow_registration:
-            return None
-        uin = self.next_uin
-        self.next_uin += 1
-        self.add_account(uin, password, display_name)
-        return self.accounts[f"uin:{uin}"].info
-
-    async def find_accounts(
-        self, network: str, text: str, limit: int = 20
-    ) -> Sequence[AccountInfo]:
-        found = [
-            a.info
-            for a in self.accounts.values()
-            if text in a.info.address.partition(":")[2]
-            or text.lower() in a.info.display_name.lower()
-        ]
-        return found[:limit]
-
-
-_NO = ContactEntry(contact="uin:1", allowed=False)
 
 
 def befriend(core: FakeCore, a: str, b: str) -> None:
     """Both on each other's list with consent both ways."""
-    core.lists.setdefault(a, {})[b] = ContactEntry(contact=b, allowed=True)
-    core.lists.setdefault(b, {})[a] = ContactEntry(contact=a, allowed=True)
+    core.befriend(a, b)
 
 
 # ---- simulated network -------------------------------------------------------------

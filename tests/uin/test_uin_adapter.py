@@ -10,8 +10,7 @@ from twisted.internet.testing import MemoryReactorClock
 
 from adapters.contract import Adapter
 from adapters.uin.adapter import UinAdapter, UinSettings
-
-from .fakes import FakeCore
+from tests.support.fake_core import FakeCore
 
 
 def test_defaults_are_port_4000_on_all_interfaces() -> None:

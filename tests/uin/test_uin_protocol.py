@@ -26,8 +26,9 @@ from adapters.uin.codec import (
 )
 from adapters.uin.protocol import Limits, UinServer
 from schema.events import Message
+from tests.support.fake_core import FakeCore, run_now
 
-from .fakes import SERVER, FakeCore, LossyNetwork, befriend, run_now
+from .fakes import SERVER, LossyNetwork, befriend
 
 CLIENT = ("10.0.0.2", 40000)
 
@@ -446,7 +447,7 @@ def test_self_registration_gives_a_new_uin_that_can_log_in() -> None:
     net = LossyNetwork(seed=8)
     (done,) = _register(net, RegistrationClient("새비밀번호", "새사람", rng=os.urandom))
     assert done.uin == 800000 and done.error is ErrorCode.NONE
-    assert net.core.accounts["uin:800000"].info.display_name == "새사람"
+    assert net.core.names["uin:800000"] == "새사람"
     c = net.client(800000, "새비밀번호")
     net.login(c)
 
