@@ -523,9 +523,9 @@ def _rename_group(
 
 @dataclass(slots=True)
 class OwnerSettings:
-    """Per-user MSN settings the core has no place for (kept in this process)."""
+    """Per-user MSN settings the core has no place for (the account's adapter data in
+    Redis). BLP is not here: it is the account's presence policy, kept by the core."""
 
     gtc: str = "A"
-    blp: str = "AL"
     extra_groups: list[str] = field(default_factory=list)
     group_aliases: dict[str, str] = field(default_factory=dict)

@@ -5,7 +5,7 @@ group and item ids ride along in ``network_data`` as JSON, so a client's cached 
 stay stable). Groups are derived from the buddies' group names; the root group and
 each group's member list (TLV 0xC8) are computed, never stored. Items the core has
 no notion of (permit/deny settings, presence preferences, icons...) are kept by the
-adapter in process memory as "extras" and handed in here.
+adapter as "extras" (its per-account adapter data in Redis) and handed in here.
 
 Edits return the contact rows that changed, which the session hands to the core.
 Pure: no I/O, no clock.
