@@ -17,6 +17,7 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from twisted.logger import Logger
 
@@ -66,12 +67,24 @@ from schema.records import (
 )
 
 log = Logger()
+ACTIVE_EVERY = 30.0
+"""Seconds between two writes of a session's last activity."""
 
 
 @dataclass
 class LocalSession:
     info: SessionInfo
     link: ClientLink
+    shows_typing: bool = False
+    limit: BodyLimit | None = None
+    """The link's capabilities, checked once at login (Protocol isinstance is slow)."""
+
+    @classmethod
+    def of(cls, info: SessionInfo, link: ClientLink) -> LocalSession:
+        limited = isinstance(link, LimitsBody | MeasuresBody)
+        return cls(
+            info, link, isinstance(link, ShowsTyping), body_limit_of(link) if limited else None
+        )
 
 
 def encode_delivery(delivery: Delivery) -> str:
@@ -126,6 +139,8 @@ class GatewayCore:
         self._dead_after_ms = int(dead_after_seconds * 1000)
         self._fake_salt_secret = sealing.derive(b"fake-scram-salt")
         self.local: dict[str, LocalSession] = {}
+        self._local_by_address: dict[str, set[str]] = {}  # address -> local session ids
+        self._touched: dict[str, float] = {}  # session id -> when "active" was last written
         self._sender_locks: dict[str, asyncio.Lock] = {}
         self._sender_waiting: dict[str, int] = {}
         self._alive_cache: dict[str, tuple[float, bool]] = {}
@@ -226,7 +241,9 @@ class GatewayCore:
         entries = await self.store.delivery.open_session(info)
         # No await between registering the link and writing the waiting events: a live
         # event for this session cannot overtake them.
-        self.local[session_id] = LocalSession(info, link)
+        self.local[session_id] = LocalSession.of(info, link)
+        self._local_by_address.setdefault(address, set()).add(session_id)
+        self._touched[session_id] = time.monotonic()
         delivered: list[str] = []
         replay: list[Delivery] = []
         for entry_id, payload in entries:
@@ -248,6 +265,12 @@ class GatewayCore:
         local = self.local.pop(session_id, None)
         if local is None:
             return
+        self._touched.pop(session_id, None)
+        ids = self._local_by_address.get(local.info.address)
+        if ids is not None:
+            ids.discard(session_id)
+            if not ids:
+                del self._local_by_address[local.info.address]
         await self.store.delivery.close_session(local.info.address, session_id, self._node_id)
         await self._fan_out_presence(local.info.address)
 
@@ -500,6 +523,8 @@ class GatewayCore:
             async with lock:
                 if isinstance(event, Authorization):
                     await self._record_consent(event)
+                elif isinstance(event, Message):
+                    await self._mark_active(event.sender)
                 await self._route(event)
         finally:
             left = self._sender_waiting[event.sender] - 1
@@ -508,6 +533,19 @@ class GatewayCore:
             else:
                 del self._sender_waiting[event.sender]
                 self._sender_locks.pop(event.sender, None)
+
+    async def _mark_active(self, address: str) -> None:
+        """Writing a message makes that session the most recently active (a linked
+        person is reached where they last wrote). Written at most every
+        ``ACTIVE_EVERY`` seconds per session: one Redis write, not one per message."""
+        now = time.monotonic()
+        for session_id in list(self._local_by_address.get(address, ())):
+            if now - self._touched.get(session_id, 0.0) < ACTIVE_EVERY:
+                continue
+            self._touched[session_id] = now
+            local = self.local.get(session_id)
+            if local is not None:
+                await self.store.delivery.update_session(local.info, time.time())
 
     async def _route(self, event: CanonicalEvent) -> None:
         policy = router.policy(event)
@@ -608,11 +646,11 @@ class GatewayCore:
         event = delivery.event
         try:
             if isinstance(event, Typing):
-                if isinstance(link, ShowsTyping):
-                    link.show_typing(delivery.peer, event)
+                if local.shows_typing:
+                    cast(ShowsTyping, link).show_typing(delivery.peer, event)
                 return True
-            if isinstance(event, Message) and isinstance(link, LimitsBody | MeasuresBody):
-                parts = split_message(event, body_limit_of(link))
+            if isinstance(event, Message) and local.limit is not None:
+                parts = split_message(event, local.limit)
                 return all(
                     link.deliver(Delivery(part, delivery.peer, delivery.peer_display))
                     for part in parts
