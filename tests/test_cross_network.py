@@ -260,6 +260,7 @@ def test_linked_person_receives_where_she_is_and_shows_merged_presence(
 
     # She signs in on MSN too (the most recently active): the next message goes there.
     carol_msn = cluster.msn(a, "carol@example.com")
+    assert _online_at(a, "msn:carol@example.com")  # the core has opened her session
     ivan.send(a_carol, "now on MSN 😀")
     assert carol_msn.receive("123456.oscar@gateway.invalid") == "now on MSN 😀"
     assert carol_uin.messages_from(c_ivan, 0.5) == []
@@ -271,3 +272,14 @@ def test_linked_person_receives_where_she_is_and_shows_merged_presence(
     carol_msn.close()
     cluster.users.remove(carol_msn)
     ivan.await_offline(a_carol)
+
+
+def _online_at(node: GatewayNode, address: str, seconds: float = 10.0) -> bool:
+    """Poll the admin API until ``address`` has a session (MSN clients see the
+    challenge before the core has finished opening the session)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(s["address"] == address for s in node.whois(address)["online"]):
+            return True
+        time.sleep(0.05)
+    return False

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from gateway.store import keys
-from gateway.store.connection import Scripts
+from gateway.store.connection import ScriptBatcher, Scripts
 from schema.events import PresenceState
 from schema.records import SessionInfo
 
@@ -83,6 +83,7 @@ class DeliveryStore:
         self._scripts = scripts
         self._offline_max = offline_max
         self._dedupe_seconds = dedupe_seconds
+        self._deliver_batch = ScriptBatcher(redis, scripts.deliver_or_queue)
 
     # ---- sessions directory
 
@@ -131,7 +132,7 @@ class DeliveryStore:
     async def deliver_or_queue(
         self, address: str, message_id: str, payload: str, queue: bool, dedupe: bool
     ) -> Outcome:
-        result = await self._scripts.deliver_or_queue(
+        result = await self._deliver_batch(
             keys=[keys.sessions(address), keys.offline(address), keys.seen(address, message_id)],
             args=[
                 "1" if queue else "0",
