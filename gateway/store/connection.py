@@ -59,8 +59,9 @@ class ScriptBatcher:
     """Calls of one script made in the same turn of the event loop go to Redis as one
     pipeline: one connection, one write, one read for the lot, instead of one round
     trip each (about 110 µs of CPU per call alone, 25 µs batched: docs/BENCHMARKS.md).
-    Each caller still awaits its own reply, and the calls run in the order they were
-    made, so per-sender order holds. A script Redis lost (a restart flushes them) is
+    Each caller still awaits its own reply. The calls of one turn run in the order they
+    were made; a caller that awaits each reply before its next call (the core does, per
+    sender) keeps its own order across turns. A script Redis lost (a restart flushes them) is
     loaded again and the calls it refused are retried one by one."""
 
     MAX_BATCH = 256
@@ -84,26 +85,33 @@ class ScriptBatcher:
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._run_all(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run_all(self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> None:
+        # Chunks one after the other: calls reach Redis in the order they were made.
         for start in range(0, len(batch), self.MAX_BATCH):
-            task = asyncio.ensure_future(self._run(batch[start : start + self.MAX_BATCH]))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            await self._run(batch[start : start + self.MAX_BATCH])
+
+    async def _one(self, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self._script(keys=keys, args=args)  # loads it when Redis lost it
+        except Exception as exc:
+            return exc
 
     async def _run(self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> None:
         try:
             if len(batch) == 1:
-                keys, args, future = batch[0]
-                result = await self._script(keys=keys, args=args)
-                if not future.done():
-                    future.set_result(result)
-                return
-            pipe = self._redis.pipeline(transaction=False)
-            for keys, args, _ in batch:
-                pipe.evalsha(self._script.sha, len(keys), *keys, *args)
-            results = await pipe.execute(raise_on_error=False)
+                results = [await self._one(batch[0][0], batch[0][1])]
+            else:
+                pipe = self._redis.pipeline(transaction=False)
+                for keys, args, _ in batch:
+                    pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+                results = await pipe.execute(raise_on_error=False)
             for (keys, args, future), result in zip(batch, results, strict=True):
                 if isinstance(result, NoScriptError):
-                    result = await self._script(keys=keys, args=args)  # loads it again
+                    result = await self._one(keys, args)
                 if future.done():
                     continue
                 if isinstance(result, Exception):
