@@ -59,16 +59,38 @@ def register_normaliser(network: str, normaliser: Callable[[str], str]) -> None:
     """Let a network shipped as its own package say how its ids compare."""
     check_network(network)
     _NORMALISERS[network] = normaliser
+    _normalised.clear()
+
+
+_good_networks: set[str] = set()
+_normalised: dict[tuple[str, str], str] = {}
+"""Answers already given (every message carries two addresses; the same few repeat)."""
+_NORMALISED_MAX = 100_000
 
 
 def check_network(network: str) -> Network:
+    if network in _good_networks:
+        return Network(network)
     if not _NETWORK_RE.fullmatch(network):
         raise AddressError(f"not a network name: {network!r}")
+    if len(_good_networks) < 1024:
+        _good_networks.add(network)
     return Network(network)
 
 
 def normalise_native(network: str, native: str) -> str:
     """The canonical spelling of ``native`` in ``network``; raises AddressError."""
+    known = _normalised.get((network, native))
+    if known is not None:
+        return known
+    result = _normalise_native(network, native)
+    if len(_normalised) >= _NORMALISED_MAX:
+        _normalised.clear()
+    _normalised[(network, native)] = result
+    return result
+
+
+def _normalise_native(network: str, native: str) -> str:
     check_network(network)
     if not native or len(native) > _MAX_NATIVE or any(c in native for c in "\r\n\t\0"):
         raise AddressError(f"not a native id: {native!r}")

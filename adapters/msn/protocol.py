@@ -102,6 +102,8 @@ class DelayedCall(Interface):
 
     def cancel(self) -> None: ...
 
+    def getTime(self) -> float: ...
+
 
 class Clock(Interface):
     """The part of IReactorTime the glue uses (typed for mypy without zope)."""
@@ -356,13 +358,9 @@ class NotificationProtocol(Protocol):
             transport.loseConnection()
 
     def _arm(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        deadline = self.session.get_timer()
-        if deadline is not None and not self._gone:
-            delay = max(0.0, deadline - self.service.now())
-            self._timer = self.service.clock.callLater(delay, self._fire)
+        self._timer = arm_timer(
+            self._timer, None if self._gone else self.session.get_timer(), self.service, self._fire
+        )
 
     def _fire(self) -> None:
         self._timer = None
@@ -800,18 +798,14 @@ class SwitchboardProtocol(Protocol):
             transport.loseConnection()
 
     def _arm(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        deadline = self.session.get_timer()
-        if deadline is not None and not self._gone:
-            self._timer = self.service.clock.callLater(
-                max(0.0, deadline - self.service.now()), self._fire
-            )
+        self._timer = arm_timer(
+            self._timer, None if self._gone else self.session.get_timer(), self.service, self._fire
+        )
 
     def _fire(self) -> None:
         self._timer = None
         self._perform(self.session.handle_timer(self.service.now()))
+        self._arm()
 
     def _dispatch(self, outgoing: list[tuple[object, Command]]) -> None:
         for key, command in outgoing:
@@ -1016,3 +1010,22 @@ class PassportResource(Resource):
         request.setResponseCode(401)
         request.setHeader(b"WWW-Authenticate", passport.failure_header().encode())
         return b""
+
+
+def arm_timer(
+    timer: DelayedCall | None, deadline: float | None, service: Any, fire: Callable[[], None]
+) -> DelayedCall | None:
+    """The connection's one timer, due by ``deadline``. Most packets push the idle
+    deadline a little later: a timer already due earlier is kept (it fires early, the
+    session finds nothing due and it is armed again) instead of being cancelled and
+    made anew on every packet."""
+    if deadline is None:
+        if timer is not None and timer.active():
+            timer.cancel()
+        return None
+    if timer is not None and timer.active():
+        if timer.getTime() <= deadline:
+            return timer
+        timer.cancel()
+    delay = max(0.0, deadline - service.now())
+    return cast(DelayedCall, service.clock.callLater(delay, fire))

@@ -104,6 +104,24 @@ class Rooms:
     def __init__(self) -> None:
         self._rooms: dict[str, Room] = {}
         self._origins: OrderedDict[str, str] = OrderedDict()  # event id -> room id
+        # handle -> ids of rooms it joined, oldest first: a superset (rooms closed or
+        # left are pruned when ``find`` meets them), so ``find`` does not scan every room.
+        self._member_of: dict[str, dict[str, None]] = {}
+
+    def _joined(self, handle: str, room_id: str) -> None:
+        self._member_of.setdefault(handle, {})[room_id] = None
+
+    def _left(self, handle: str, room_id: str) -> None:
+        joined = self._member_of.get(handle)
+        if joined is not None:
+            joined.pop(room_id, None)
+            if not joined:
+                del self._member_of[handle]
+
+    def _drop(self, room: Room) -> None:
+        self._rooms.pop(room.room_id, None)
+        for handle in room.participants:
+            self._left(handle, room.room_id)
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -116,6 +134,7 @@ class Rooms:
         room = Room(room_id)
         room.participants[handle] = Participant(handle, display, connection)
         self._rooms[room_id] = room
+        self._joined(handle, room_id)
         return room
 
     def open_for(self, handle: str, peer: str, peer_display: str, now: float) -> Room:
@@ -124,6 +143,7 @@ class Rooms:
         room.participants[peer] = Participant(peer, peer_display)
         room.invitations[handle] = Invitation(handle, now + INVITE_TIMEOUT)
         self._rooms[room.room_id] = room
+        self._joined(peer, room.room_id)
         return room
 
     def _new_id(self) -> str:
@@ -139,6 +159,7 @@ class Rooms:
         if len(room.participants) >= MAX_PARTICIPANTS:
             raise RoomError(713)
         room.participants[handle] = Participant(handle, display)
+        self._joined(handle, room.room_id)
         return [
             (key, Command("JOI", None, (handle, encode_name(display))))
             for _, key in room.connections()
@@ -176,6 +197,7 @@ class Rooms:
             joi = Command("JOI", None, (handle, encode_name(display)))
             out.extend((key, joi) for _, key in room.connections())
         room.participants[handle] = Participant(handle, display, connection)
+        self._joined(handle, room.room_id)
         return out, invitation.queue
 
     def leave(self, room: Room, handle: str) -> Outgoing:
@@ -184,18 +206,26 @@ class Rooms:
         if participant is None or participant.connection is None:
             return []
         del room.participants[handle]
+        self._left(handle, room.room_id)
         out: Outgoing = [(key, Command("BYE", None, (handle,))) for _, key in room.connections()]
         if room.empty:
-            self._rooms.pop(room.room_id, None)
+            self._drop(room)
         return out
 
     def find(self, handle: str, peer: str) -> Room | None:
         """A room where ``handle`` is connected or rung and ``peer`` takes part."""
-        for room in reversed(list(self._rooms.values())):
-            if peer not in room.participants:
+        joined = self._member_of.get(peer)
+        if not joined:
+            return None
+        for room_id in reversed(list(joined)):
+            room = self._rooms.get(room_id)
+            if room is None or peer not in room.participants:
+                del joined[room_id]  # closed, or the peer left it
                 continue
             if room.connection_of(handle) is not None or handle in room.invitations:
                 return room
+        if not joined:
+            del self._member_of[peer]
         return None
 
     def remember_origin(self, event_id: str, room_id: str) -> None:
@@ -215,7 +245,7 @@ class Rooms:
                     del room.invitations[handle]
                     expired.append(Expired(room.room_id, handle, tuple(invitation.queue)))
             if room.empty and not room.invitations:
-                del self._rooms[room.room_id]
+                self._drop(room)
         return expired
 
     def next_deadline(self) -> float | None:
