@@ -47,7 +47,23 @@ class SessionRow:
     active: float
 
 
+_parsed_rows: dict[str, SessionRow] = {}
+_PARSED_MAX = 50_000
+
+
 def session_from_json(raw: str) -> SessionRow:
+    """A session row; the same text (the recipient's row, on every message to them) is
+    parsed once. Rows are immutable, so sharing one is safe."""
+    row = _parsed_rows.get(raw)
+    if row is None:
+        row = _parse_session(raw)
+        if len(_parsed_rows) >= _PARSED_MAX:
+            _parsed_rows.clear()
+        _parsed_rows[raw] = row
+    return row
+
+
+def _parse_session(raw: str) -> SessionRow:
     data = json.loads(raw)
     return SessionRow(
         info=SessionInfo(
