@@ -216,21 +216,14 @@ class MsnUser:
     def _board(self, handle: str) -> tuple[MsnClient, Lines]:
         if handle in self.boards:
             return self.boards[handle]
-        trid = self.ns.send("XFR", "SB")
-        xfr = self.lines.take(lambda c: c.verb == "XFR" and c.trid == trid)
-        host, _, port = xfr.args[1].partition(":")
-        sb = MsnClient(int(port), host)
-        sb_lines = Lines(sb)
-        sb.send("USR", self.email, xfr.args[3])
-        sb_lines.take(lambda c: c.verb == "USR")
-        trid = sb.send("CAL", handle)
+        sb, sb_lines, trid = self._call(handle)
         sb_lines.take(lambda c: c.verb == "CAL" and c.trid == trid)
         sb_lines.take(lambda c: c.verb == "JOI" and c.args[0] == handle)
         self.boards[handle] = (sb, sb_lines)
         return sb, sb_lines
 
-    def call_fails(self, handle: str) -> str:
-        """CAL someone; the error code the switchboard answers with."""
+    def _call(self, handle: str) -> tuple[MsnClient, Lines, int]:
+        """A new switchboard (XFR SB, USR) and a CAL of ``handle``: its trid."""
         trid = self.ns.send("XFR", "SB")
         xfr = self.lines.take(lambda c: c.verb == "XFR" and c.trid == trid)
         host, _, port = xfr.args[1].partition(":")
@@ -238,7 +231,11 @@ class MsnUser:
         lines = Lines(sb)
         sb.send("USR", self.email, xfr.args[3])
         lines.take(lambda c: c.verb == "USR")
-        trid = sb.send("CAL", handle)
+        return sb, lines, sb.send("CAL", handle)
+
+    def call_fails(self, handle: str) -> str:
+        """CAL someone; the error code the switchboard answers with."""
+        sb, lines, trid = self._call(handle)
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             for frame in sb.frames:

@@ -16,6 +16,7 @@ from gateway.credentials import SealingKey
 from gateway.store import Store, keys
 from gateway.store.adapter_data import MAX_BYTES, MAX_KEYS, AdapterDataRefused
 from tests.support.aio import LoopRunner
+from tests.support.store_machine import StoreMachine as BaseMachine
 
 KEY = SealingKey(b"d" * 32)
 ALICE = "msn:alice@example.com"
@@ -145,22 +146,13 @@ VALUES = st.one_of(st.none(), st.text(max_size=40), st.integers(25_000, 45_000))
 
 @pytest.fixture
 def data_machine(redis_url: str) -> type[RuleBasedStateMachine]:
-    class AdapterDataMachine(RuleBasedStateMachine):
+    class AdapterDataMachine(BaseMachine):
         """Model: owner -> dict; accounts set; bounds applied to the model's result."""
 
         def __init__(self) -> None:
             super().__init__()
-            client = sync_redis.Redis.from_url(redis_url)
-            client.flushall()
-            client.close()
-            self.run = LoopRunner()
-            self.store = Store.open(redis_url, KEY)
             self.accounts: set[str] = set()
             self.data: dict[str, dict[str, str]] = {}
-
-        def teardown(self) -> None:
-            self.run(self.store.close())
-            self.run.close()
 
         @rule(owner=st.sampled_from(OWNERS))
         def create(self, owner: str) -> None:
@@ -205,6 +197,8 @@ def data_machine(redis_url: str) -> type[RuleBasedStateMachine]:
                 got = self.run(self.store.adapter_data.get(owner))
                 assert got == self.data.get(owner, {})
 
+    AdapterDataMachine.redis_url = redis_url
+    AdapterDataMachine.key = KEY
     return AdapterDataMachine
 
 

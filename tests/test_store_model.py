@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import redis as sync_redis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from gateway.credentials import SealingKey
-from gateway.store import AccountError, Store
-from tests.support.aio import LoopRunner
+from gateway.store import AccountError
+from tests.support.store_machine import StoreMachine as BaseMachine
 
 KEY = SealingKey(b"m" * 32)
 HANDLES = {
@@ -23,24 +22,15 @@ ADDRESSES = [f"{n}:{h}" for n, hs in HANDLES.items() for h in hs]
 
 @pytest.fixture
 def store_machine(redis_url: str) -> type[RuleBasedStateMachine]:
-    class StoreMachine(RuleBasedStateMachine):
+    class StoreMachine(BaseMachine):
         """Model: accounts set, alias map, owner map (never shrinks), persons."""
 
         def __init__(self) -> None:
             super().__init__()
-            client = sync_redis.Redis.from_url(redis_url)
-            client.flushall()
-            client.close()
-            self.run = LoopRunner()
-            self.store = Store.open(redis_url, KEY)
             self.accounts: set[str] = set()
             self.owner: dict[tuple[str, str], str] = {}
             self.alias_of: dict[tuple[str, str], str] = {}
             self.person: dict[str, frozenset[str]] = {}
-
-        def teardown(self) -> None:
-            self.run(self.store.close())
-            self.run.close()
 
         @rule(network=st.sampled_from(sorted(HANDLES)), data=st.data())
         def add_account(self, network: str, data: st.DataObject) -> None:
@@ -117,6 +107,8 @@ def store_machine(redis_url: str) -> type[RuleBasedStateMachine]:
                 expected = sorted(self.person.get(address, {address}))
                 assert self.run(self.store.identity.linked(address)) == expected
 
+    StoreMachine.redis_url = redis_url
+    StoreMachine.key = KEY
     return StoreMachine
 
 
