@@ -477,6 +477,9 @@ class GatewayCore:
             elif info.display_name != settings.display_name:
                 await self.store.accounts.set_display_name(address, settings.display_name)
             self._bots[network] = address
+            log.info(
+                "gateway bot on {network}: add {native} (type help)", network=network, native=native
+            )
 
     async def _bot_receives(self, event: CanonicalEvent, bot_address: str) -> None:
         """An event to the bot: a message gets an answer, a contact request is granted,
