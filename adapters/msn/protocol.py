@@ -34,6 +34,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from adapters import timers
 from adapters.contract import CoreServices, Delivery
 from adapters.msn import lists, passport
 from adapters.msn.codec import (
@@ -297,7 +298,7 @@ class NotificationProtocol(Protocol):
         self.session = NotificationSession(service.ns_config, service.now())
         self.session_id: str | None = None
         self._early: set[str] | None = set()  # ids delivered while the session opened
-        self._timer: DelayedCall | None = None
+        self._timer: timers.Timer | None = None
         self._gone = False
         self._lists_tail: Deferred[None] = succeed(None)  # list reads/edits, in order
 
@@ -358,8 +359,11 @@ class NotificationProtocol(Protocol):
             transport.loseConnection()
 
     def _arm(self) -> None:
-        self._timer = arm_timer(
-            self._timer, None if self._gone else self.session.get_timer(), self.service, self._fire
+        self._timer = timers.aim(
+            self._timer,
+            None if self._gone else self.session.get_timer(),
+            self.service.clock,
+            self._fire,
         )
 
     def _fire(self) -> None:
@@ -757,7 +761,7 @@ class SwitchboardProtocol(Protocol):
         self.codec = CommandCodec(Role.SERVER, max_payload=SB_MAX_PAYLOAD)
         self.session = SwitchboardSession(service.signer, service.now())
         self.room: Room | None = None
-        self._timer: DelayedCall | None = None
+        self._timer: timers.Timer | None = None
         self._gone = False
 
     def connectionMade(self) -> None:
@@ -798,8 +802,11 @@ class SwitchboardProtocol(Protocol):
             transport.loseConnection()
 
     def _arm(self) -> None:
-        self._timer = arm_timer(
-            self._timer, None if self._gone else self.session.get_timer(), self.service, self._fire
+        self._timer = timers.aim(
+            self._timer,
+            None if self._gone else self.session.get_timer(),
+            self.service.clock,
+            self._fire,
         )
 
     def _fire(self) -> None:
@@ -1010,22 +1017,3 @@ class PassportResource(Resource):
         request.setResponseCode(401)
         request.setHeader(b"WWW-Authenticate", passport.failure_header().encode())
         return b""
-
-
-def arm_timer(
-    timer: DelayedCall | None, deadline: float | None, service: Any, fire: Callable[[], None]
-) -> DelayedCall | None:
-    """The connection's one timer, due by ``deadline``. Most packets push the idle
-    deadline a little later: a timer already due earlier is kept (it fires early, the
-    session finds nothing due and it is armed again) instead of being cancelled and
-    made anew on every packet."""
-    if deadline is None:
-        if timer is not None and timer.active():
-            timer.cancel()
-        return None
-    if timer is not None and timer.active():
-        if timer.getTime() <= deadline:
-            return timer
-        timer.cancel()
-    delay = max(0.0, deadline - service.now())
-    return cast(DelayedCall, service.clock.callLater(delay, fire))

@@ -27,6 +27,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from adapters import timers
 from adapters.aio import as_deferred
 from adapters.contract import CoreServices, Delivery, OpenedSession
 from adapters.oscar import session as M
@@ -49,14 +50,6 @@ class Clock(TypingProtocol):
     def callLater(
         self, delay: float, callable: Callable[..., object], *args: object, **kw: object
     ) -> object: ...
-
-
-class Timer(TypingProtocol):
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-    def reset(self, seconds: float) -> None: ...
 
 
 class _Transport(TypingProtocol):
@@ -197,7 +190,7 @@ class OscarServerProtocol(Protocol):
         self.factory = factory
         self.session: M.OscarSession | None = None
         self.link = OscarLink(self)
-        self._timer: Timer | None = None
+        self._timer: timers.Timer | None = None
         self._peer = "?"
         self._gone = False
         self._saves: Deferred[None] = succeed(None)  # extras saves, one at a time
@@ -278,15 +271,9 @@ class OscarServerProtocol(Protocol):
 
     def _aim_timer(self) -> None:
         assert self.session is not None
-        when = self.session.get_timer()
-        if when is None:
-            self._cancel_timer()
-            return
-        delay = max(0.0, when - self.factory.clock.seconds())
-        if self._timer is not None and self._timer.active():
-            self._timer.reset(delay)
-        else:
-            self._timer = cast(Timer, self.factory.clock.callLater(delay, self._on_timer))
+        self._timer = timers.aim(
+            self._timer, self.session.get_timer(), self.factory.clock, self._on_timer
+        )
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():
