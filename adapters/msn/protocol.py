@@ -289,20 +289,32 @@ def _ignore(_: object) -> None:
 # ---------------------------------------------------------------- notification server
 
 
-class NotificationProtocol(Protocol):
-    """One client's notification connection; also its ClientLink once online."""
+class _Timed(Interface):
+    """What both connection kinds' sessions offer the glue (adapters/msn/session.py)."""
 
-    def __init__(self, service: MsnService) -> None:
+    def receive(self, frame: Frame, now: float) -> Sequence[Any]: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> Sequence[Any]: ...
+
+
+class _Connection(Protocol):
+    """What notification and switchboard connections share: frames go through the
+    session, whose actions ``_perform`` carries out; one idle timer; writes stop once
+    the connection is gone; a protocol error is answered and closes that connection."""
+
+    kind = "msn"
+    session: _Timed
+
+    def __init__(self, service: MsnService, codec: CommandCodec) -> None:
         self.service = service
-        self.codec = CommandCodec(Role.SERVER)
-        self.session = NotificationSession(service.ns_config, service.now())
-        self.session_id: str | None = None
-        self._early: set[str] | None = set()  # ids delivered while the session opened
+        self.codec = codec
         self._timer: timers.Timer | None = None
         self._gone = False
-        self._lists_tail: Deferred[None] = succeed(None)  # list reads/edits, in order
 
-    # -- transport
+    def _perform(self, actions: Sequence[Any]) -> None:
+        raise NotImplementedError
 
     def connectionMade(self) -> None:
         self._arm()
@@ -321,39 +333,22 @@ class NotificationProtocol(Protocol):
             self._perform(self.session.receive(frame, self.service.now()))
         self._arm()
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
+    def _connection_gone(self) -> None:
         self._gone = True
-        self.session.closed()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
-        handle = self.session.handle
-        if handle and self in self.service.links.get(handle, []):
-            self.service.links[handle].remove(self)
-            if not self.service.links[handle]:
-                del self.service.links[handle]
-        if self.session_id is not None:
-            session_id, self.session_id = self.session_id, None
-            self.service.run(self.service.core.close_session(session_id)).addErrback(
-                _log_failure, "closing a session"
-            )
-
-    def say_goodbye(self) -> None:
-        """The gateway is shutting down: ``OUT SSD`` and close."""
-        self._write(Command("OUT", None, ("SSD",)))
-        self._close()
 
     def _protocol_error(self, exc: MsnProtocolError) -> None:
-        log.info("msn: closing notification connection: {reason}", reason=str(exc))
-        self._write(ErrorReply(exc.code, None))
+        log.info("msn: closing {kind} connection: {reason}", kind=self.kind, reason=str(exc))
+        self.write(ErrorReply(exc.code, None))
         self._close()
 
-    def _write(self, frame: Frame) -> None:
+    def write(self, frame: Frame) -> None:
         transport = _transport(self)
         if not self._gone and transport is not None:
             transport.write(self.codec.send(frame))
 
     def _close(self) -> None:
-        self.session.closed()
         transport = _transport(self)
         if transport is not None:
             transport.loseConnection()
@@ -371,12 +366,50 @@ class NotificationProtocol(Protocol):
         self._perform(self.session.handle_timer(self.service.now()))
         self._arm()
 
+
+class NotificationProtocol(_Connection):
+    """One client's notification connection; also its ClientLink once online."""
+
+    kind = "notification"
+
+    def __init__(self, service: MsnService) -> None:
+        super().__init__(service, CommandCodec(Role.SERVER))
+        self.session: NotificationSession = NotificationSession(service.ns_config, service.now())
+        self.session_id: str | None = None
+        self._early: set[str] | None = set()  # ids delivered while the session opened
+        self._lists_tail: Deferred[None] = succeed(None)  # list reads/edits, in order
+
+    # -- transport
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._connection_gone()
+        self.session.closed()
+        handle = self.session.handle
+        if handle and self in self.service.links.get(handle, []):
+            self.service.links[handle].remove(self)
+            if not self.service.links[handle]:
+                del self.service.links[handle]
+        if self.session_id is not None:
+            session_id, self.session_id = self.session_id, None
+            self.service.run(self.service.core.close_session(session_id)).addErrback(
+                _log_failure, "closing a session"
+            )
+
+    def say_goodbye(self) -> None:
+        """The gateway is shutting down: ``OUT SSD`` and close."""
+        self.write(Command("OUT", None, ("SSD",)))
+        self._close()
+
+    def _close(self) -> None:
+        self.session.closed()
+        super()._close()
+
     # -- actions
 
     def _perform(self, actions: Sequence[object]) -> None:
         for action in actions:
             if isinstance(action, Send):
-                self._write(action.frame)
+                self.write(action.frame)
             elif isinstance(action, Close):
                 log.info("msn: closing notification connection: {reason}", reason=action.reason)
                 self._close()
@@ -429,7 +462,7 @@ class NotificationProtocol(Protocol):
         def failed(failure: Failure) -> None:
             log.failure("msn: core call failed", failure)
             if not self._gone:
-                self._write(ErrorReply(lists.ERR_INTERNAL, None))
+                self.write(ErrorReply(lists.ERR_INTERNAL, None))
                 self._close()
 
         return d.addCallback(ok).addErrback(failed)
@@ -492,7 +525,7 @@ class NotificationProtocol(Protocol):
             session, lines = result
             self.session_id = session.session_id
             for line in lines:
-                self._write(line)
+                self.write(line)
             # The core wrote these through deliver() while opening (the contract);
             # only a core that did not gets them here.
             early, self._early = self._early, None
@@ -575,7 +608,7 @@ class NotificationProtocol(Protocol):
         for line in lists.render_sync(
             self.session.version, trid, snapshot, self.session.serial, self.service.now()
         ):
-            self._write(line)
+            self.write(line)
 
     async def _edit(self, action: EditLists) -> None:
         core = self.service.core
@@ -595,7 +628,7 @@ class NotificationProtocol(Protocol):
             self.session.version, action.trid, snapshot, edit, self.session.next_serial(), resolved
         )
         if outcome.error is not None:
-            self._write(ErrorReply(outcome.error, action.trid))
+            self.write(ErrorReply(outcome.error, action.trid))
             return
         changes = group_changes(settings, outcome)
         if changes:
@@ -608,14 +641,14 @@ class NotificationProtocol(Protocol):
                     handle=self.session.handle,
                     reason=str(exc),
                 )
-                self._write(ErrorReply(ERR_TOO_MANY_GROUPS, action.trid))
+                self.write(ErrorReply(ERR_TOO_MANY_GROUPS, action.trid))
                 return
         for entry in outcome.put:
             await core.put_contact(self.session.address, entry)
         for contact in outcome.remove:
             await core.remove_contact(self.session.address, contact)
         for reply in outcome.replies:
-            self._write(reply)
+            self.write(reply)
         if outcome.request_from is not None:
             await core.submit(
                 ContactRequest(sender=self.session.address, recipient=outcome.request_from)
@@ -637,7 +670,7 @@ class NotificationProtocol(Protocol):
                 for line in lists.presence_lines(
                     self.session.version, handle, name, presence_to_msn(state)
                 ):
-                    self._write(line)
+                    self.write(line)
 
     # -- ClientLink
 
@@ -659,14 +692,14 @@ class NotificationProtocol(Protocol):
             for line in lists.presence_lines(
                 version, delivery.peer, display, code, event.status_text
             ):
-                self._write(line)
+                self.write(line)
         elif isinstance(event, ContactRequest):
             # The RL line goes out whatever GTC says: GTC only tells the client whether to prompt.
             display = delivery.peer_display or display_name_for(event.sender, "")
             for line in lists.reverse_add_lines(
                 version, delivery.peer, display, self.session.next_serial()
             ):
-                self._write(line)
+                self.write(line)
         elif isinstance(event, Message):
             self._deliver_message(delivery, event)
         elif isinstance(event, DeliveryFailure):
@@ -714,7 +747,7 @@ class NotificationProtocol(Protocol):
         invitation.queue.append(delivery)
         if not ringing:
             inviter_name = room.participants[peer].display if peer in room.participants else display
-            self._write(self.session.ring(room.room_id, peer, inviter_name, now))
+            self.write(self.session.ring(room.room_id, peer, inviter_name, now))
             self.service.arm_expiry()
 
     def show_typing(self, peer: str, event: Typing) -> bool:
@@ -755,64 +788,19 @@ class NotificationFactory(Factory):
 # ---------------------------------------------------------------- switchboard
 
 
-class SwitchboardProtocol(Protocol):
+class SwitchboardProtocol(_Connection):
+    kind = "switchboard"
+
     def __init__(self, service: MsnService) -> None:
-        self.service = service
-        self.codec = CommandCodec(Role.SERVER, max_payload=SB_MAX_PAYLOAD)
-        self.session = SwitchboardSession(service.signer, service.now())
+        super().__init__(service, CommandCodec(Role.SERVER, max_payload=SB_MAX_PAYLOAD))
+        self.session: SwitchboardSession = SwitchboardSession(service.signer, service.now())
         self.room: Room | None = None
-        self._timer: timers.Timer | None = None
-        self._gone = False
-
-    def connectionMade(self) -> None:
-        self._arm()
-
-    def dataReceived(self, data: bytes) -> None:
-        if self._gone:
-            return
-        try:
-            frames = self.codec.receive_data(data)
-        except MsnProtocolError as exc:
-            log.info("msn: closing switchboard connection: {reason}", reason=str(exc))
-            self.write(ErrorReply(exc.code, None))
-            self._close()
-            return
-        for frame in frames:
-            if self._gone:
-                return
-            self._perform(self.session.receive(frame, self.service.now()))
-        self._arm()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._gone = True
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
+        self._connection_gone()
         if self.room is not None:
             room, self.room = self.room, None
             self._dispatch(self.service.rooms.leave(room, self.session.handle))
-
-    def write(self, frame: Frame) -> None:
-        transport = _transport(self)
-        if not self._gone and transport is not None:
-            transport.write(self.codec.send(frame))
-
-    def _close(self) -> None:
-        transport = _transport(self)
-        if transport is not None:
-            transport.loseConnection()
-
-    def _arm(self) -> None:
-        self._timer = timers.aim(
-            self._timer,
-            None if self._gone else self.session.get_timer(),
-            self.service.clock,
-            self._fire,
-        )
-
-    def _fire(self) -> None:
-        self._timer = None
-        self._perform(self.session.handle_timer(self.service.now()))
-        self._arm()
 
     def _dispatch(self, outgoing: list[tuple[object, Command]]) -> None:
         for key, command in outgoing:
