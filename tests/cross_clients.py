@@ -104,12 +104,16 @@ class OscarUser:
     def await_offline(self, native: str) -> None:
         self.bos.expect(lambda e: _names(e, S.BuddyDeparted, native), WAIT)
 
-    def presence_seen(self, native: str, within: float = 1.0) -> list[str]:
-        """Presence SNACs about ``native`` that arrive within ``within`` seconds."""
+    def _drain(self, within: float) -> None:
+        """Read whatever arrives within ``within`` seconds into ``pending``."""
         deadline = time.monotonic() + within
         with contextlib.suppress(TimeoutError, socket.timeout):
             while time.monotonic() < deadline:
                 self.bos._read_more(deadline)
+
+    def presence_seen(self, native: str, within: float = 1.0) -> list[str]:
+        """Presence SNACs about ``native`` that arrive within ``within`` seconds."""
+        self._drain(within)
         return [
             type(e.snac.body).__name__
             for e in self.bos.pending
@@ -117,10 +121,7 @@ class OscarUser:
         ]
 
     def messages_from(self, native: str, within: float = 1.0) -> list[str]:
-        deadline = time.monotonic() + within
-        with contextlib.suppress(TimeoutError, socket.timeout):
-            while time.monotonic() < deadline:
-                self.bos._read_more(deadline)
+        self._drain(within)
         found = []
         for e in self.bos.pending:
             b = _body(e, S.IcbmToClient)
@@ -269,7 +270,7 @@ class MsnUser:
         deadline = time.monotonic() + timeout
         while True:
             self._answer_rings()
-            for peer, (_sb, lines) in list(self.boards.items()):
+            for _sb, lines in list(self.boards.values()):
                 try:
                     msg = lines.take(
                         lambda c: (
@@ -281,13 +282,11 @@ class MsnUser:
                     )
                 except TimeoutError:
                     continue
-                _ = peer
                 payload = msg.payload or b""
                 return payload.split(b"\r\n\r\n", 1)[1].decode("utf-8")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no message from {handle}")
-            with contextlib.suppress(TimeoutError):
-                self.lines.take(lambda c: c.verb == "RNG" and False, 0.1)
+            self.lines.drain(0.1)  # wait a little, keeping what the server sends
 
     def ask_bot(self, command: str) -> str:
         self.send(BOT["msn"], command)
@@ -389,10 +388,14 @@ class UinUser:
             )
         )
 
-    def presence_seen(self, native: str, within: float = 1.0) -> list[str]:
+    def _drain(self, within: float) -> None:
+        """Wait ``within`` seconds, then move what the client printed into ``seen``."""
         time.sleep(within)
         with contextlib.suppress(AssertionError):
             self.client.wait_for(lambda e: False, 0.01)
+
+    def presence_seen(self, native: str, within: float = 1.0) -> list[str]:
+        self._drain(within)
         return [
             str(e["status"])
             for e in self.client.seen
@@ -400,9 +403,7 @@ class UinUser:
         ]
 
     def messages_from(self, native: str, within: float = 1.0) -> list[str]:
-        time.sleep(within)
-        with contextlib.suppress(AssertionError):
-            self.client.wait_for(lambda e: False, 0.01)
+        self._drain(within)
         return [
             str(e["text"])
             for e in self.client.seen
