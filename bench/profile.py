@@ -14,6 +14,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+
 TOP = 30
 
 
@@ -41,7 +43,7 @@ def _function(frame: str) -> str:
 
 
 def _short(path: str) -> str:
-    for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
+    for marker in ("site-packages/", "lib/python3.11/", f"{REPO}/"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path

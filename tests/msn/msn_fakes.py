@@ -1,4 +1,4 @@
-"""MSN test helpers: the captured client vectors (WIRE-NOTES) and their bytes.
+"""MSN test helpers: the captured client vectors (tests/vectors/msn) and their bytes.
 
 The core double the glue tests use is tests/support/fake_core.py (re-exported here
 for tests/test_text.py).
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.support.fake_core import FakeCore as FakeCore
 
-VECTORS = Path("/work/shared/vectors/msn")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "msn"
 
 
 @dataclass(frozen=True)

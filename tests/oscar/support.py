@@ -25,9 +25,7 @@ from schema.records import (
     PlainPasswordProof,
 )
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "oscar"
-if not VECTORS.is_dir():  # the repo may sit elsewhere; the vectors are fixed in place
-    VECTORS = Path("/work/shared/vectors/oscar")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "oscar"
 
 STAND_IN_COOKIE = b"COOKIE:"
 
