@@ -21,12 +21,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway.config import load_config
+from tests.support.ports import SETTINGS_MODELS, bound_ports, port_fields
+
 REPO = Path(__file__).resolve().parents[2]
 JSONLINE_FACTORY = "tests.support.jsonline:JsonLineAdapter"
 
 
 class NodeError(RuntimeError):
     pass
+
+
+def _ephemeral(network: str) -> dict[str, object]:
+    """0 for every port the network's adapter binds (MSN: notification, switchboard and
+    Passport HTTP), so no test gateway uses a default port."""
+    model = SETTINGS_MODELS.get(network)
+    return {"port": 0} if model is None else dict.fromkeys(port_fields(model), 0)
 
 
 def _toml_value(value: object) -> str:
@@ -86,18 +96,25 @@ class GatewayNode:
                 lines.append("enabled = false")
                 continue
             lines.append("enabled = true")
-            table: dict[str, object] = {"port": 0, **settings.get(network, {})}
+            table: dict[str, object] = {**_ephemeral(network), **settings.get(network, {})}
             if network == "jsonline":
                 table.setdefault("factory", JSONLINE_FACTORY)
             lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        fixed = {
+            ".".join(key): port
+            for key, port in bound_ports(load_config(self.config_path, environ={})).items()
+            if port != 0
+        }
+        if fixed:  # a test asked for one: it would collide with ./dev run or another run
+            raise NodeError(f"a test gateway must bind port 0 everywhere, not {fixed}")
 
     # ---- process
 
     def start(self, timeout: float = 30.0) -> GatewayNode:
-        env = dict(os.environ)
+        # The config file is the whole truth: no GATEWAY_* override from the caller's shell.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-        env.pop("GATEWAY_REDIS__URL", None)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway", "--config", str(self.config_path), "run"],
