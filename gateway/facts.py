@@ -107,7 +107,7 @@ class Facts:
             finally:
                 self._subscribed = False
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     def _apply(self, raw: str) -> None:
         change = decode(raw)
