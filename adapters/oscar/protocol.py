@@ -192,6 +192,7 @@ class OscarServerProtocol(Protocol):
         self.link = OscarLink(self)
         self._timer: timers.Timer | None = None
         self._peer = "?"
+        self._source = ""  # the client's host, for the core's per-source login brake
         self._gone = False
         self._saves: Deferred[None] = succeed(None)  # extras saves, one at a time
 
@@ -206,6 +207,7 @@ class OscarServerProtocol(Protocol):
         host = self._transport.getHost()
         peer = self._transport.getPeer()
         self._peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        self._source = str(getattr(peer, "host", ""))
         bos = f"{f.bos_host or getattr(host, 'host', '127.0.0.1')}:{f.bos_port or host.port}"
         config = M.SessionConfig(
             bos_address=bos,
@@ -293,7 +295,11 @@ class OscarServerProtocol(Protocol):
         core = self.factory.core
         token = getattr(request, "token", None)
         if isinstance(request, M.CheckLogin):
-            self._ask(token, core.check_login(request.address, request.proof), _login_failed)
+            self._ask(
+                token,
+                core.check_login(request.address, request.proof, self._source),
+                _login_failed,
+            )
         elif isinstance(request, M.OpenSession):
             self._ask(token, self._open(request), None)
         elif isinstance(request, M.CloseSession):
