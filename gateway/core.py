@@ -17,6 +17,7 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 
 from twisted.logger import Logger
@@ -32,8 +33,9 @@ from adapters.contract import (
 from gateway import bot, router
 from gateway.aliases import display_with_network
 from gateway.config import BotSettings
-from gateway.credentials import SealingKey, check_proof, fake_scram_salt
+from gateway.credentials import SealingKey, check_proof, dummy_check, fake_scram_salt
 from gateway.facts import Facts
+from gateway.login_guard import LoginGuard, LoginPolicy, VerifierBusy
 from gateway.splitting import BodyLimit, split_message
 from gateway.splitting import split_body as split_body  # re-exported: tests import it here
 from gateway.store import Store
@@ -126,6 +128,7 @@ class GatewayCore:
         dead_after_seconds: float = 20.0,
         bot_settings: BotSettings | None = None,
         networks: Sequence[str] = (),
+        login_policy: LoginPolicy | None = None,
     ) -> None:
         """``bot_settings``: the gateway bot (None: no bot); ``networks``: the networks
         this node serves, where it makes sure the bot's account exists."""
@@ -138,6 +141,8 @@ class GatewayCore:
         self._heartbeat_seconds = heartbeat_seconds
         self._dead_after_ms = int(dead_after_seconds * 1000)
         self._fake_salt_secret = sealing.derive(b"fake-scram-salt")
+        self.login_guard = LoginGuard(store.redis, login_policy)
+        self._throttle_counts: dict[str, int] = {}
         self.local: dict[str, LocalSession] = {}
         self._local_by_address: dict[str, set[str]] = {}  # address -> local session ids
         self._touched: dict[str, float] = {}  # session id -> when "active" was last written
@@ -168,24 +173,58 @@ class GatewayCore:
     async def account(self, address: str) -> AccountInfo | None:
         return await self.store.accounts.info(address)
 
-    async def check_login(self, address: str, proof: LoginProof) -> LoginResult:
+    async def check_login(
+        self, address: str, proof: LoginProof, source: str = ""
+    ) -> LoginResult:
+        """``source``: the client's host as the adapter saw it (empty: unknown), for
+        the per-source brake (gateway/login_guard.py)."""
+        guard = self.login_guard
+        if source and not guard.sources.take(source):
+            return self._throttled("source", source)
         try:
             address = normalise_address(address)
         except AddressError:
             return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
+        if await guard.accounts.locked(address):
+            return self._throttled("account", address)
         if await self._confirm_bot(address):
             return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)  # nobody logs in as the bot
         record = await self.store.accounts.get(address)
-        if record is None:
-            return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
-        if record.info.disabled:
-            return LoginResult(LoginOutcome.DISABLED, record.info)
-        checked = check_proof(address, proof, record.verifiers, self._sealing)
+        try:
+            if record is None:
+                # The same work and the same count as a wrong password, so neither
+                # timing nor a lock tells whether the account exists.
+                await guard.verifier.run(partial(dummy_check, proof))
+                await guard.accounts.failed(address)
+                return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
+            if record.info.disabled:
+                return LoginResult(LoginOutcome.DISABLED, record.info)
+            checked = await guard.verifier.run(
+                partial(check_proof, address, proof, record.verifiers, self._sealing)
+            )
+        except VerifierBusy:
+            return self._throttled("verifier", "")
         if not checked.supported:
             return LoginResult(LoginOutcome.UNSUPPORTED, record.info)
         if not checked.ok:
+            await guard.accounts.failed(address)
             return LoginResult(LoginOutcome.BAD_PASSWORD, record.info)
+        await guard.accounts.succeeded(address)
         return LoginResult(LoginOutcome.OK, record.info, checked.server_signature)
+
+    def _throttled(self, brake: str, who: str) -> LoginResult:
+        """Count a refusal; log the first of each brake and every 1000th after, so a
+        flood writes a few lines, not one per attempt."""
+        count = self._throttle_counts.get(brake, 0) + 1
+        self._throttle_counts[brake] = count
+        if count == 1 or count % 1000 == 0:
+            log.warn(
+                "logins throttled ({brake}{who}): {count} refused so far",
+                brake=brake,
+                who=f" {who}" if who else "",
+                count=count,
+            )
+        return LoginResult(LoginOutcome.THROTTLED)
 
     async def scram_parameters(self, address: str) -> ScramParameters:
         record = await self.store.accounts.get(address)
@@ -746,6 +785,7 @@ class GatewayCore:
         await self.store.delivery.forget_node_sessions(self._node_id)
         await self.store.delivery.forget_node(self._node_id)
         await self.facts.stop()
+        self.login_guard.close()
 
     async def _heartbeat_once(self) -> None:
         await self.store.delivery.heartbeat(

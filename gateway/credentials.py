@@ -218,6 +218,19 @@ def check_proof(
     return ProofCheck(ok=False, supported=False)
 
 
+_DUMMY_SCRYPT: list[str] = []
+
+
+def dummy_check(proof: LoginProof) -> ProofCheck:
+    """The work a real check of ``proof`` would cost, for an account that does not
+    exist (a plain password is hashed against a throw-away verifier)."""
+    if isinstance(proof, PlainPasswordProof):
+        if not _DUMMY_SCRYPT:
+            _DUMMY_SCRYPT.append(scrypt_hash(secrets.token_urlsafe(16)))
+        scrypt_verify(proof.password, _DUMMY_SCRYPT[0])
+    return ProofCheck(ok=False)
+
+
 def fake_scram_salt(address: str, node_secret: bytes) -> bytes:
     """A stable salt for an address with no account, so a probe cannot tell which
     UINs exist by watching salts change."""

@@ -100,6 +100,9 @@ class LoginOutcome(StrEnum):
     DISABLED = "disabled"
     BAD_PASSWORD = "bad_password"
     UNSUPPORTED = "unsupported"
+    THROTTLED = "throttled"
+    """Too many attempts (from this source, or at this account), or every password
+    check is busy: refused without looking at the password; try later."""
 
 
 @dataclass(frozen=True, slots=True)

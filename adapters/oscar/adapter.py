@@ -14,6 +14,7 @@ from adapters.contract import CoreServices, Listener
 from adapters.oscar.auth import CookieMint
 from adapters.oscar.protocol import Clock, OscarFactory
 from adapters.oscar.session import SessionConfig
+from adapters.output_bound import DEFAULT_LIMIT, DEFAULT_STALL_SECONDS, OutputLimits
 
 
 class OscarSettings(BaseModel):
@@ -34,6 +35,10 @@ class OscarSettings(BaseModel):
     keepalive_interval: float = Field(default=60.0, gt=0)
     max_frame: int = Field(default=16384, ge=1024, le=65535)
     motd: str = Field(default="Welcome to the gateway.", max_length=200)
+    max_output_bytes: int = Field(default=DEFAULT_LIMIT, ge=4096)
+    """What a client that stops reading may still be handed before it is disconnected."""
+    output_stall_seconds: float = Field(default=DEFAULT_STALL_SECONDS, gt=0)
+    """How long a client may leave its socket full before it is disconnected."""
 
 
 class OscarAdapter:
@@ -65,6 +70,7 @@ class OscarAdapter:
             session,
             bos_host=cfg.bos_host,
             bos_port=cfg.bos_port,
+            output=OutputLimits(cfg.max_output_bytes, cfg.output_stall_seconds),
         )
         port = cast(
             IListeningPort,

@@ -35,6 +35,7 @@ from adapters.oscar.auth import CookieMint
 from adapters.oscar.snac import FeedbagItem
 from adapters.oscar.tlv import Tlv
 from adapters.oscar.translate import icbm_text_size
+from adapters.output_bound import DEFAULT_OUTPUT, OutputBound, OutputLimits
 from schema.addresses import AddressError, make_address, split_address
 from schema.events import CanonicalEvent, FormatSpan, PresenceState, Typing
 from schema.records import AccountInfo, ContactEntry, LoginOutcome, LoginResult
@@ -140,6 +141,7 @@ class OscarFactory(Factory):
         bos_host: str | None = None,
         bos_port: int | None = None,
         run: Runner = as_deferred,
+        output: OutputLimits = DEFAULT_OUTPUT,
     ) -> None:
         self.core = core
         self.clock = clock
@@ -148,6 +150,7 @@ class OscarFactory(Factory):
         self.bos_host = bos_host
         self.bos_port = bos_port
         self.run = run
+        self.output = output
         self.connections: set[OscarServerProtocol] = set()
         self.online: dict[str, OscarServerProtocol] = {}
 
@@ -192,6 +195,7 @@ class OscarServerProtocol(Protocol):
         self.link = OscarLink(self)
         self._timer: timers.Timer | None = None
         self._peer = "?"
+        self._source = ""  # the client's host, for the core's per-source login brake
         self._gone = False
         self._saves: Deferred[None] = succeed(None)  # extras saves, one at a time
 
@@ -206,6 +210,7 @@ class OscarServerProtocol(Protocol):
         host = self._transport.getHost()
         peer = self._transport.getPeer()
         self._peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        self._source = str(getattr(peer, "host", ""))
         bos = f"{f.bos_host or getattr(host, 'host', '127.0.0.1')}:{f.bos_port or host.port}"
         config = M.SessionConfig(
             bos_address=bos,
@@ -218,6 +223,7 @@ class OscarServerProtocol(Protocol):
             motd=f.config.motd,
         )
         self.session = M.OscarSession(config, f.cookies, f.clock.seconds())
+        self._out = OutputBound(self.transport, f.clock, self._overflowed, f.output)
         f.connections.add(self)
         self._after([])
 
@@ -240,11 +246,12 @@ class OscarServerProtocol(Protocol):
     # ------------------------------------------------------------ from the core
 
     def deliver(self, event: CanonicalEvent, peer: str) -> bool:
-        if self.session is None or self._gone:
+        if self.session is None or self._gone or self._out.aborted:
             return False
         ok = self.session.deliver(event, peer, self.factory.clock.seconds())
         self._after([])
-        return ok
+        # Not handed over if the client stopped reading: the core keeps it (offline).
+        return ok and not self._out.aborted
 
     def close(self, reason: str, code: int = M.SIGNOFF_PROTOCOL_ERROR) -> None:
         if self.session is not None and not self._gone:
@@ -258,7 +265,7 @@ class OscarServerProtocol(Protocol):
         assert session is not None
         out = session.data_to_send()
         if out and not self._gone:
-            self._transport.write(out)
+            self._out.write(out)
         if session.closed:
             self._cancel_timer()
             if session.error is not None:
@@ -268,6 +275,9 @@ class OscarServerProtocol(Protocol):
         else:
             self._aim_timer()
         self._handle(requests)
+
+    def _overflowed(self, why: str) -> None:
+        log.info("oscar {peer}: disconnected: {why}", peer=self._peer, why=why)
 
     def _aim_timer(self) -> None:
         assert self.session is not None
@@ -293,7 +303,11 @@ class OscarServerProtocol(Protocol):
         core = self.factory.core
         token = getattr(request, "token", None)
         if isinstance(request, M.CheckLogin):
-            self._ask(token, core.check_login(request.address, request.proof), _login_failed)
+            self._ask(
+                token,
+                core.check_login(request.address, request.proof, self._source),
+                _login_failed,
+            )
         elif isinstance(request, M.OpenSession):
             self._ask(token, self._open(request), None)
         elif isinstance(request, M.CloseSession):

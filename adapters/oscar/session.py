@@ -94,6 +94,7 @@ LOGIN_ERR_UNKNOWN_ACCOUNT = 0x0001
 LOGIN_ERR_BAD_PASSWORD = 0x0005
 LOGIN_ERR_SUSPENDED = 0x0011
 LOGIN_ERR_UNAVAILABLE = 0x0014
+LOGIN_ERR_TOO_FAST = 0x0018  # "rate limit exceeded (reconnecting too fast)": try later
 ICQ_META_OFFLINE_REQUEST = 0x003C
 ICQ_META_OFFLINE_DELETE = 0x003E
 ICQ_META_OFFLINE_MESSAGE = 0x0041
@@ -637,6 +638,7 @@ class OscarSession:
             LoginOutcome.NO_SUCH_ACCOUNT: LOGIN_ERR_UNKNOWN_ACCOUNT,
             LoginOutcome.BAD_PASSWORD: LOGIN_ERR_BAD_PASSWORD,
             LoginOutcome.DISABLED: LOGIN_ERR_SUSPENDED,
+            LoginOutcome.THROTTLED: LOGIN_ERR_TOO_FAST,
         }.get(result.outcome, LOGIN_ERR_UNAVAILABLE)
         self._login_failed(code, request_id)
 

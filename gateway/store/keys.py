@@ -23,6 +23,8 @@ every multi-key script touches one cluster slot:
 | ``nodes`` | hash | - | node id -> JSON description |
 | ``audit`` | stream | - | admin changes (who, what, when) |
 | ``admin:token`` | string | - | SHA-256 of the admin bearer token |
+| ``login:{A}:fails`` | string | address | wrong logins within the window (TTL) |
+| ``login:{A}:lock`` | string | address | present while A's logins are refused (TTL = backoff) |
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ def watchers(address: str) -> str:
 
 def adapter_data(address: str) -> str:
     return f"{PREFIX}adata:{{{address}}}"
+
+
+def login_failures(address: str) -> str:
+    return f"{PREFIX}login:{{{address}}}:fails"
+
+
+def login_lock(address: str) -> str:
+    return f"{PREFIX}login:{{{address}}}:lock"
 
 
 def ns_owner(network: str) -> str:

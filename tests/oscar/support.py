@@ -71,9 +71,12 @@ class FakeCore:
     closed: list[str] = field(default_factory=list)
     offline: dict[str, list[tuple[CanonicalEvent, str]]] = field(default_factory=dict)
     hold_answers: bool = False
+    throttled: bool = False  # every login answered THROTTLED
     held: list[tuple[M.CoreRequest, M.Answer]] = field(default_factory=list)
 
     def check(self, address: str, proof: object) -> LoginResult:
+        if self.throttled:
+            return LoginResult(LoginOutcome.THROTTLED)
         password = self.passwords.get(address)
         if password is None:
             return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)

@@ -16,6 +16,7 @@ from adapters.oscar.auth import CookieMint, bucp_digest
 from adapters.oscar.codec import OscarCodec, Signoff, Signon, SnacEvent, WireEvent
 from adapters.oscar.protocol import OscarFactory, OscarServerProtocol
 from adapters.oscar.tlv import Tlv, find
+from adapters.output_bound import OutputLimits
 from schema.events import Message, Typing
 from schema.records import ContactEntry
 from tests.support.fake_core import FakeCore, run_now
@@ -149,6 +150,43 @@ def test_delivery_after_disconnect_returns_false(factory: OscarFactory, core: Fa
     assert not core.links["oscar:alice"].deliver(
         Delivery(Message(sender="oscar:bob", recipient="oscar:alice", body="late"), "bob")
     )
+
+
+def test_a_client_that_stops_reading_is_disconnected_not_buffered(
+    core: FakeCore, clock: MemoryReactorClock
+) -> None:
+    """Its socket full (the transport paused us), deliveries past the output limit abort
+    that one connection; the core session closes; bob is untouched."""
+    factory = OscarFactory(
+        core,
+        clock,
+        CookieMint(b"k" * 32),
+        M.SessionConfig(bos_address=""),
+        bos_host="gw.example",
+        run=run_now,
+        output=OutputLimits(limit=8192, stall_seconds=60.0),
+    )
+    alice = sign_in(factory, "alice", "pw-a")
+    bob = sign_in(factory, "bob", "pw-b")
+    alice.read()
+    alice_session = core.session_id_of("oscar:alice")
+    producer = alice.transport.producer
+    assert producer is not None
+    producer.pauseProducing()  # what Twisted does when the socket buffer is full
+    link = core.links["oscar:alice"]
+    body = "x" * 1000
+    results = [
+        link.deliver(
+            Delivery(Message(sender="oscar:bob", recipient="oscar:alice", body=body), "bob")
+        )
+        for _ in range(20)
+    ]
+    assert alice.transport.disconnecting
+    assert False in results
+    assert len(alice.transport.value()) < 8192 + 2 * 1100
+    alice.proto.connectionLost()
+    assert core.closed == [alice_session]
+    assert not bob.transport.disconnecting
 
 
 def test_timers_run_on_the_injected_clock(factory: OscarFactory, clock: MemoryReactorClock) -> None:

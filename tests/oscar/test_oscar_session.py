@@ -229,6 +229,17 @@ def test_roasted_login_with_a_wrong_password_gets_error_5(core: FakeCore, mint: 
     assert find_u16(reply.tlvs, 8) == 5 and find(reply.tlvs, 6) is None
 
 
+def test_throttled_login_gets_error_0x18_reconnecting_too_fast(
+    core: FakeCore, mint: CookieMint
+) -> None:
+    """A login the core throttles: channel 4 with TLV 8 = 0x18 ("try later"), no cookie."""
+    core.throttled = True
+    c = Client(core, mint)
+    (reply,) = c.send(Signon((Tlv(1, b"123456"), Tlv(2, roast(b"pw-c")))))
+    assert isinstance(reply, Signoff)
+    assert find_u16(reply.tlvs, 8) == 0x18 and find(reply.tlvs, 6) is None
+
+
 def test_a_cookie_works_once(core: FakeCore, mint: CookieMint) -> None:
     """Replaying a BOS cookie on a second connection is refused."""
     cookie = login(core, mint, "bob", "pw-b")

@@ -118,6 +118,7 @@ class FakeCore:
     data: dict[str, dict[str, str]] = field(default_factory=dict)  # adapter data
     submitted: list[CanonicalEvent] = field(default_factory=list)
     proofs: list[LoginProof] = field(default_factory=list)
+    login_sources: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     allow_registration: bool = True
     next_uin: int = 800000
@@ -165,8 +166,11 @@ class FakeCore:
     async def account(self, address: str) -> AccountInfo | None:
         return self._info(address) if address in self.passwords else None
 
-    async def check_login(self, address: str, proof: LoginProof) -> LoginResult:
+    async def check_login(
+        self, address: str, proof: LoginProof, source: str = ""
+    ) -> LoginResult:
         self.proofs.append(proof)
+        self.login_sources.append(source)
         password = self.passwords.get(address)
         if password is None:
             return LoginResult(LoginOutcome.NO_SUCH_ACCOUNT)
