@@ -11,6 +11,7 @@ from gateway.credentials import CredentialError, check_password_policy
 from gateway.store import AccountError, Store
 from gateway.store.identity import AliasSpaceExhausted
 from schema.addresses import AddressError, check_network, make_address, normalise_address
+from schema.limits import LimitError, check_display_name, shown
 
 KNOWN_NETWORKS = ("oscar", "msn", "uin")
 
@@ -55,7 +56,8 @@ class AdminService:
         except AddressError as exc:
             raise AdminError(str(exc)) from None
         if network not in self._networks:
-            raise AdminError(f"unknown network {network!r} (known: {', '.join(self._networks)})")
+            known = ", ".join(self._networks)
+            raise AdminError(f"unknown network {shown(network)} (known: {known})")
         return network
 
     async def add_account(
@@ -64,9 +66,10 @@ class AdminService:
         network = self._network(network)
         try:
             make_address(network, handle)
+            check_display_name(display_name)
             check_password_policy(password)
             info = await self._store.accounts.create(network, handle, password, display_name)
-        except (AddressError, CredentialError) as exc:
+        except (AddressError, CredentialError, LimitError) as exc:
             raise AdminError(str(exc)) from None
         except AccountError as exc:
             raise AdminError(str(exc), status=409) from None
