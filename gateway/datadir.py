@@ -31,7 +31,7 @@ class DataDirBusy(Exception):
         self.pid = pid
         holder = f"pid {pid}" if pid is not None else "pid unknown"
         super().__init__(
-            f"data directory {data_dir} is in use by another gateway ({holder});"
+            f"data directory {data_dir} is in use by another gateway process ({holder});"
             " stop it first, or give this one another node.data_dir"
         )
 
