@@ -156,7 +156,7 @@ async def _admin(config: Config, args: argparse.Namespace) -> Any:
         if found is not None:
             url = found
         else:
-            embedded = EmbeddedRedis(data_dir / "redis")
+            embedded = EmbeddedRedis(data_dir / "redis", inherit_fds=(lock.fileno(),))
             await asyncio.get_running_loop().run_in_executor(None, embedded.start)
             url = embedded.url
     try:

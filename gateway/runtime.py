@@ -120,9 +120,11 @@ def _write_private(path: Path, text: str) -> None:
 
 
 class Gateway:
-    def __init__(self, config: Config, reactor: Any) -> None:
+    def __init__(self, config: Config, reactor: Any, lock_fd: int | None = None) -> None:
+        """``lock_fd``: the data directory's lock, inherited by the embedded Redis."""
         self.config = config
         self.reactor = reactor
+        self.lock_fd = lock_fd
         self.data_dir = config.node.data_dir
         self.embedded: Any = None
         self.store: Any = None
@@ -156,7 +158,11 @@ class Gateway:
         )
         url = cfg.redis.url
         if not url:
-            self.embedded = EmbeddedRedis(self.data_dir / "redis", cfg.redis.embedded_port)
+            self.embedded = EmbeddedRedis(
+                self.data_dir / "redis",
+                cfg.redis.embedded_port,
+                inherit_fds=() if self.lock_fd is None else (self.lock_fd,),
+            )
             await asyncio.get_running_loop().run_in_executor(None, self.embedded.start)
             url = self.embedded.url
             _write_private(self.data_dir / REDIS_URL_FILE, url + "\n")
@@ -324,7 +330,7 @@ def run(config: Config) -> int:
     try:
         reactor = install_reactor()
         start_logging()
-        gateway = Gateway(config, reactor)
+        gateway = Gateway(config, reactor, lock.fileno())
         exit_code = [EXIT_OK]
 
         def startup() -> None:

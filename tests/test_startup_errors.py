@@ -3,6 +3,7 @@ documented code and one ``error:`` line, never a traceback (gateway/exits.py).""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from gateway.cli import main
 from gateway.exits import EXIT_CODES, EXIT_CONFIG, EXIT_IN_USE, EXIT_UNAVAILABLE
@@ -183,3 +185,33 @@ def test_second_gateway_on_a_data_directory_is_refused(
     finally:
         assert first.stop() == 0
     assert "Traceback" not in first.log()
+
+
+def test_a_killed_gateways_redis_keeps_the_directory_locked(tmp_path: Path) -> None:
+    """SIGKILL leaves the embedded redis-server running: a new start is refused (exit 4,
+    one line saying so) instead of opening the same AOF beside it; admin commands reach
+    that server; once it stops, the gateway starts again with the data."""
+    node = GatewayNode(tmp_path, "", [], node_id="killed")
+    node.start()
+    url = (node.data_dir / "redis.url").read_text().strip()
+    node.add_account("oscar", "123456", "pw")
+    node.kill()
+    leftover = redis.Redis.from_url(url)
+    try:
+        assert leftover.ping()
+        again = gateway(node.config_path, "run", timeout=30)
+        assert again.returncode == EXIT_IN_USE
+        assert "redis-server" in one_error_line(again)
+        listed = gateway(node.config_path, "account", "list", "oscar")
+        assert listed.returncode == 0, listed.stderr
+        assert [a["address"] for a in json.loads(listed.stdout)] == ["oscar:123456"]
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            leftover.shutdown()  # flushes the AOF, then exits
+        leftover.close()
+    (node.data_dir / "runtime.json").unlink()  # the killed node's: start() waits for a new one
+    restarted = GatewayNode(tmp_path, "", [], node_id="killed").start()
+    try:
+        assert restarted.whois("oscar:123456")["account"] is not None
+    finally:
+        assert restarted.stop() == 0
