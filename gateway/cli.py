@@ -47,7 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="run the gateway (embedded Redis unless redis.url is set)")
+    sub.add_parser(
+        "run",
+        help="run the gateway (embedded Redis unless redis.url is set)",
+        epilog=exit_codes_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
     account = sub.add_parser("account", help="hosted accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -19,7 +19,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         EXIT_CONFIG,
         "bad configuration (config file, a GATEWAY_* variable, an adapter setting,"
-        " a malformed Redis URL) or a wrong command line",
+        " a malformed Redis URL, a listen address this machine lacks) or a wrong command line",
     ),
     (EXIT_UNAVAILABLE, "Redis unreachable (or the embedded Redis did not start)"),
     (

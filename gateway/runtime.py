@@ -10,6 +10,7 @@ the embedded server (it flushes its AOF).
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import os
@@ -74,7 +75,7 @@ def startup_problem(exc: BaseException) -> StartupError | None:
     if isinstance(exc, StartupError):
         return exc
     if isinstance(exc, CannotListenError):
-        return StartupError(_cannot_listen(exc, "a listener"), EXIT_IN_USE)
+        return _cannot_listen(exc, "a listener")
     if isinstance(exc, AdapterNotFound):
         return StartupError(f"invalid configuration: {one_line(exc)}", EXIT_CONFIG)
     if isinstance(exc, EmbeddedRedisError):
@@ -84,10 +85,15 @@ def startup_problem(exc: BaseException) -> StartupError | None:
     return None
 
 
-def _cannot_listen(exc: Any, what: str) -> str:
+def _cannot_listen(exc: Any, what: str) -> StartupError:
+    """A listener that could not bind: exit 4 when its port is taken, else exit 2 (an
+    address this machine does not have, a port it may not use: the configuration)."""
     error = exc.socketError
     reason = getattr(error, "strerror", None) or one_line(error)
-    return f"{what}: cannot listen on {exc.interface or '*'}:{exc.port}: {reason}"
+    code = EXIT_IN_USE if getattr(error, "errno", None) == errno.EADDRINUSE else EXIT_CONFIG
+    return StartupError(
+        f"{what}: cannot listen on {exc.interface or '*'}:{exc.port}: {reason}", code
+    )
 
 
 def install_reactor() -> Any:
@@ -215,7 +221,7 @@ class Gateway:
             try:
                 listeners = await adapter.start(self.core, self.reactor, settings)
             except CannotListenError as exc:
-                raise StartupError(_cannot_listen(exc, network), EXIT_IN_USE) from None
+                raise _cannot_listen(exc, network) from None
             except ValidationError as exc:
                 problems = "; ".join(
                     f"adapters.{network}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
@@ -267,7 +273,7 @@ class Gateway:
                     cfg.admin.port, site, interface=cfg.admin.host
                 )
             except CannotListenError as exc:
-                raise StartupError(_cannot_listen(exc, "admin HTTP API"), EXIT_IN_USE) from None
+                raise _cannot_listen(exc, "admin HTTP API") from None
             host = self.admin_port.getHost()
             self.listeners["admin"] = [
                 {"description": "admin HTTP API", "host": host.host, "port": host.port}

@@ -103,13 +103,15 @@ def test_adapter_port_in_use_is_one_line_exit_4(
         ("GATEWAY_ADAPTERS__MSN__ENABLED", "maybe", "adapters.msn.enabled"),
         ("GATEWAY_REDIS__URL", "http://db:6379/0", "redis.url"),
         ("GATEWAY_REDIS__URL", "redis://:hunter2@db:port/0", "redis.url"),
+        ("GATEWAY_ADMIN__HOST", "192.0.2.1", "admin HTTP API: cannot listen on 192.0.2.1"),
     ],
 )
 def test_bad_environment_value_is_one_line_exit_2(
     tmp_path: Path, redis_url: str, name: str, value: str, named: str
 ) -> None:
-    """A bad GATEWAY_* value (type, unknown key, adapter setting, malformed Redis URL):
-    exit 2, one line naming the key, never the password of a Redis URL."""
+    """A bad GATEWAY_* value (type, unknown key, adapter setting, malformed Redis URL, a
+    listen address the machine lacks): exit 2, one line naming the key, never the
+    password of a Redis URL."""
     cfg = _config(tmp_path, redis_url, ["msn"])
     result = gateway(cfg, "run", env={name: value})
     assert result.returncode == EXIT_CONFIG, result.stdout + result.stderr
