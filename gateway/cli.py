@@ -241,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from redis.exceptions import RedisError
 
     from gateway.admin.service import AdminError
+    from gateway.credentials import CredentialError
     from gateway.datadir import DataDirBusy
     from gateway.embedded import EmbeddedRedisError
     from gateway.runtime import one_line, redis_location
@@ -250,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AdminError, _Usage) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except CredentialError as exc:  # the sealing key file
+        print(f"error: invalid configuration: {one_line(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
     except DataDirBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_IN_USE

@@ -70,12 +70,15 @@ def startup_problem(exc: BaseException) -> StartupError | None:
     from twisted.internet.error import CannotListenError
 
     from adapters.registry import AdapterNotFound
+    from gateway.credentials import CredentialError
     from gateway.embedded import EmbeddedRedisError
 
     if isinstance(exc, StartupError):
         return exc
     if isinstance(exc, CannotListenError):
         return _cannot_listen(exc, "a listener")
+    if isinstance(exc, CredentialError):  # the sealing key file (security.secret_key_file)
+        return StartupError(f"invalid configuration: {one_line(exc)}", EXIT_CONFIG)
     if isinstance(exc, AdapterNotFound):
         return StartupError(f"invalid configuration: {one_line(exc)}", EXIT_CONFIG)
     if isinstance(exc, EmbeddedRedisError):

@@ -120,6 +120,21 @@ def test_bad_environment_value_is_one_line_exit_2(
     assert "hunter2" not in result.stdout + result.stderr
 
 
+def test_a_sealing_key_file_that_is_no_key_is_one_line_exit_2(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """security.secret_key_file holding something else than a key: exit 2, one line,
+    for run and for an admin command."""
+    key = tmp_path / "not-a-key"
+    key.write_text("hello\n")
+    cfg = _config(tmp_path, redis_url, [])
+    result = gateway(cfg, "run", env={"GATEWAY_SECURITY__SECRET_KEY_FILE": str(key)})
+    assert result.returncode == EXIT_CONFIG
+    assert "32-byte key" in one_error_line(result)
+    status = gateway(cfg, "status", env={"GATEWAY_SECURITY__SECRET_KEY_FILE": str(key)})
+    assert status.returncode == EXIT_CONFIG and "32-byte key" in one_error_line(status)
+
+
 def test_unreachable_redis_is_one_line_exit_3(tmp_path: Path, redis_url: str) -> None:
     """A well-formed Redis URL nobody answers at: exit 3, one line with host and port,
     not the password."""
