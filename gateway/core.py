@@ -36,12 +36,12 @@ from gateway.config import BotSettings
 from gateway.credentials import SealingKey, check_proof, dummy_check, fake_scram_salt
 from gateway.facts import Facts
 from gateway.login_guard import LoginGuard, LoginPolicy, VerifierBusy
-from gateway.splitting import BodyLimit, split_message
+from gateway.splitting import BodyLimit, split_message, split_text
 from gateway.splitting import split_body as split_body  # re-exported: tests import it here
 from gateway.store import Store
 from gateway.store.bots import BotClaim, BotRegistry
 from gateway.store.delivery import InboxEntry, SessionRow
-from schema import scram
+from schema import limits, scram
 from schema.addresses import AddressError, normalise_address, split_address
 from schema.events import (
     MAX_BODY_CHARS,
@@ -244,7 +244,7 @@ class GatewayCore:
             network, self._registration_first_id, 0xFFFFFFFF
         )
         info = await self.store.accounts.create_claimed(
-            f"{network}:{native}", password, display_name
+            f"{network}:{native}", password, limits.clean_display_name(display_name)
         )
         await self.store.audit.record(
             f"self:{info.address}", "account.register", address=info.address
@@ -254,6 +254,7 @@ class GatewayCore:
     async def find_accounts(
         self, network: str, text: str, limit: int = 20
     ) -> Sequence[AccountInfo]:
+        text = limits.clean_text(text, limits.MAX_HANDLE_CHARS)
         return await self.store.accounts.search(network, text, max(1, min(limit, 100)))
 
     # ---- sessions
@@ -275,7 +276,7 @@ class GatewayCore:
             network=network,
             since=time.time(),
             presence=presence,
-            status_text=status_text,
+            status_text=limits.clean_status_text(status_text),
         )
         entries = await self.store.delivery.open_session(info)
         # No await between registering the link and writing the waiting events: a live
@@ -326,7 +327,7 @@ class GatewayCore:
             network=local.info.network,
             since=local.info.since,
             presence=presence,
-            status_text=status_text[:512],
+            status_text=limits.clean_status_text(status_text),
         )
         await self.store.delivery.update_session(local.info, time.time())
         await self._fan_out_presence(local.info.address)
@@ -340,8 +341,10 @@ class GatewayCore:
         """Lists hold real addresses: an alias an adapter passes (``oscar:2000000001``)
         is stored as the user it stands for, so consent and the watcher index meet."""
         real = await self._real(entry.contact)
-        if real != entry.contact:
-            entry = dataclasses.replace(entry, contact=real)
+        # The nickname a client keeps for a contact: one line, bounded (schema/limits.py).
+        display_name = limits.clean_display_name(entry.display_name)
+        if (real, display_name) != (entry.contact, entry.display_name):
+            entry = dataclasses.replace(entry, contact=real, display_name=display_name)
         old = await self.store.contacts.get(owner, real)
         await self.store.contacts.put(owner, entry)
         self.facts.forget_contact(owner, real)  # at once here; other nodes by announcement
@@ -527,28 +530,36 @@ class GatewayCore:
         it from the very contact (own id or alias) they wrote to."""
         if self.is_bot(event.sender):
             return
-        reply: CanonicalEvent
+        replies: list[CanonicalEvent]
         if isinstance(event, ContactRequest):
-            reply = Authorization(
-                sender=bot_address, recipient=event.sender, granted=True, trace_id=event.trace_id
-            )
+            replies = [
+                Authorization(
+                    sender=bot_address,
+                    recipient=event.sender,
+                    granted=True,
+                    trace_id=event.trace_id,
+                )
+            ]
         elif isinstance(event, Message):
             try:
                 text = await bot.answer(self, event.sender, event.body)
             except Exception:
                 log.failure("bot: answering {sender} failed", sender=event.sender)
                 text = bot.FAILED
-            reply = Message(
-                sender=bot_address,
-                recipient=event.sender,
-                body=text[:MAX_BODY_CHARS],
-                trace_id=event.trace_id,
-            )
+            # Never cut: an answer longer than one canonical message is several, in
+            # order; each is split again for the sender's client like any message.
+            replies = [
+                Message(
+                    sender=bot_address, recipient=event.sender, body=part, trace_id=event.trace_id
+                )
+                for part in split_text(text, MAX_BODY_CHARS)
+            ]
         else:
             return
-        # A reply that cannot be delivered is not reported back to the bot.
-        policy = dataclasses.replace(router.policy(reply), report_failure=False)
-        await self._deliver(reply, policy)
+        for reply in replies:
+            # A reply that cannot be delivered is not reported back to the bot.
+            policy = dataclasses.replace(router.policy(reply), report_failure=False)
+            await self._deliver(reply, policy)
 
     # ---- routing
 

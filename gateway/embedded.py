@@ -46,10 +46,20 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A redis-server child process; ``url`` once started."""
 
-    def __init__(self, data_dir: Path, port: int = 0, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 0,
+        appendonly: bool = True,
+        inherit_fds: tuple[int, ...] = (),
+    ) -> None:
+        """``inherit_fds``: descriptors the server keeps open, i.e. the data directory's
+        lock (gateway/datadir.py): a server left behind by a killed gateway still holds
+        it, so no second server is ever started on the same AOF."""
         self.data_dir = data_dir
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.inherit_fds = inherit_fds
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,7 +89,9 @@ class EmbeddedRedis:
             "--logfile",
             "redis.log",
         ]
-        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=self.inherit_fds
+        )
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
         deadline = time.monotonic() + timeout
         try:

@@ -10,6 +10,7 @@ the embedded server (it flushes its AOF).
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import os
@@ -22,11 +23,80 @@ from twisted.logger import Logger
 
 from adapters.aio import wait_deferred
 from gateway.config import Config
+from gateway.exits import EXIT_CONFIG, EXIT_ERROR, EXIT_IN_USE, EXIT_OK, EXIT_UNAVAILABLE
 
 log = Logger()
 
 RUNTIME_FILE = "runtime.json"
 REDIS_URL_FILE = "redis.url"
+REDIS_PING_SECONDS = 15.0
+"""How long the first PING to a configured Redis may take before startup gives up."""
+ERROR_ECHO_CHARS = 200
+
+
+class StartupError(Exception):
+    """A start that cannot succeed for a reason the user can fix: one line on stderr,
+    no traceback, exit ``exit_code`` (gateway/exits.py)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def one_line(text: object, limit: int = ERROR_ECHO_CHARS) -> str:
+    """``text`` flattened to one line of at most ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def redis_location(url: str) -> str:
+    """Where a Redis URL points, without any password: ``host:port`` or the socket."""
+    from urllib.parse import urlsplit
+
+    parsed = urlsplit(url)
+    if parsed.scheme == "unix":
+        return parsed.path
+    try:
+        port = parsed.port or 6379
+    except ValueError:
+        port = 6379
+    return f"{parsed.hostname or '?'}:{port}"
+
+
+def startup_problem(exc: BaseException) -> StartupError | None:
+    """The one-line account of a failed start, or None for a failure nobody foresaw
+    (that one is logged with its traceback)."""
+    from redis.exceptions import RedisError
+    from twisted.internet.error import CannotListenError
+
+    from adapters.registry import AdapterNotFound
+    from gateway.credentials import CredentialError
+    from gateway.embedded import EmbeddedRedisError
+
+    if isinstance(exc, StartupError):
+        return exc
+    if isinstance(exc, CannotListenError):
+        return _cannot_listen(exc, "a listener")
+    if isinstance(exc, CredentialError):  # the sealing key file (security.secret_key_file)
+        return StartupError(f"invalid configuration: {one_line(exc)}", EXIT_CONFIG)
+    if isinstance(exc, AdapterNotFound):
+        return StartupError(f"invalid configuration: {one_line(exc)}", EXIT_CONFIG)
+    if isinstance(exc, EmbeddedRedisError):
+        return StartupError(f"embedded Redis did not start: {one_line(exc)}", EXIT_UNAVAILABLE)
+    if isinstance(exc, RedisError):
+        return StartupError(f"Redis failed: {one_line(exc)}", EXIT_UNAVAILABLE)
+    return None
+
+
+def _cannot_listen(exc: Any, what: str) -> StartupError:
+    """A listener that could not bind: exit 4 when its port is taken, else exit 2 (an
+    address this machine does not have, a port it may not use: the configuration)."""
+    error = exc.socketError
+    reason = getattr(error, "strerror", None) or one_line(error)
+    code = EXIT_IN_USE if getattr(error, "errno", None) == errno.EADDRINUSE else EXIT_CONFIG
+    return StartupError(
+        f"{what}: cannot listen on {exc.interface or '*'}:{exc.port}: {reason}", code
+    )
 
 
 def install_reactor() -> Any:
@@ -59,9 +129,11 @@ def _write_private(path: Path, text: str) -> None:
 
 
 class Gateway:
-    def __init__(self, config: Config, reactor: Any) -> None:
+    def __init__(self, config: Config, reactor: Any, lock_fd: int | None = None) -> None:
+        """``lock_fd``: the data directory's lock, inherited by the embedded Redis."""
         self.config = config
         self.reactor = reactor
+        self.lock_fd = lock_fd
         self.data_dir = config.node.data_dir
         self.embedded: Any = None
         self.store: Any = None
@@ -71,6 +143,10 @@ class Gateway:
         self.listeners: dict[str, list[dict[str, Any]]] = {}
 
     async def start(self) -> None:
+        from pydantic import ValidationError
+        from redis.exceptions import RedisError
+        from twisted.internet.error import CannotListenError
+
         from adapters.registry import AdapterNotFound, find_adapter
         from gateway.admin.api import AdminApi, token_hash
         from gateway.admin.service import AdminService
@@ -82,12 +158,20 @@ class Gateway:
 
         cfg = self.config
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Left by a gateway that was killed: an admin command must not follow them to a
+        # Redis that is gone (or, worse, to another one).
+        (self.data_dir / REDIS_URL_FILE).unlink(missing_ok=True)
+        (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
         sealing = SealingKey.load_or_create(
             cfg.security.secret_key_file or self.data_dir / "secret.key"
         )
         url = cfg.redis.url
         if not url:
-            self.embedded = EmbeddedRedis(self.data_dir / "redis", cfg.redis.embedded_port)
+            self.embedded = EmbeddedRedis(
+                self.data_dir / "redis",
+                cfg.redis.embedded_port,
+                inherit_fds=() if self.lock_fd is None else (self.lock_fd,),
+            )
             await asyncio.get_running_loop().run_in_executor(None, self.embedded.start)
             url = self.embedded.url
             _write_private(self.data_dir / REDIS_URL_FILE, url + "\n")
@@ -104,7 +188,13 @@ class Gateway:
             numeric_base=cfg.delivery.alias_numeric_base,
             alias_domain=cfg.delivery.alias_domain,
         )
-        await self.store.redis.ping()
+        try:
+            await asyncio.wait_for(self.store.redis.ping(), REDIS_PING_SECONDS)
+        except (RedisError, OSError, TimeoutError) as exc:
+            reason = "no answer in time" if isinstance(exc, TimeoutError) else one_line(exc)
+            raise StartupError(
+                f"cannot reach Redis at {redis_location(url)}: {reason}", EXIT_UNAVAILABLE
+            ) from None
 
         node_id = cfg.node.id or GatewayCore.default_node_id()
         self.core = GatewayCore(
@@ -131,7 +221,18 @@ class Gateway:
                 log.warn("{network}: not started ({why})", network=network, why=str(exc))
                 continue
             adapter = factory()
-            listeners = await adapter.start(self.core, self.reactor, settings)
+            try:
+                listeners = await adapter.start(self.core, self.reactor, settings)
+            except CannotListenError as exc:
+                raise _cannot_listen(exc, network) from None
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"adapters.{network}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                    for err in exc.errors()
+                )
+                raise StartupError(
+                    f"invalid configuration: {one_line(problems)}", EXIT_CONFIG
+                ) from None
             self.adapters.append(adapter)
             self.listeners[network] = []
             for listener in listeners:
@@ -170,7 +271,12 @@ class Gateway:
 
             site = Site(AdminApi(AdminService(self.store, admin_networks(cfg)), token_hashes))
             site.noisy = False
-            self.admin_port = self.reactor.listenTCP(cfg.admin.port, site, interface=cfg.admin.host)
+            try:
+                self.admin_port = self.reactor.listenTCP(
+                    cfg.admin.port, site, interface=cfg.admin.host
+                )
+            except CannotListenError as exc:
+                raise _cannot_listen(exc, "admin HTTP API") from None
             host = self.admin_port.getHost()
             self.listeners["admin"] = [
                 {"description": "admin HTTP API", "host": host.host, "port": host.port}
@@ -215,30 +321,57 @@ def admin_networks(config: Config) -> tuple[str, ...]:
 
 
 def run(config: Config) -> int:
-    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    """Run until SIGTERM/SIGINT; returns the process exit code (gateway/exits.py).
+
+    The data directory is locked first (gateway/datadir.py): a second gateway on the
+    same directory exits at once, before it touches the running one's Redis or files."""
     from twisted.internet.defer import Deferred
 
-    reactor = install_reactor()
-    start_logging()
-    gateway = Gateway(config, reactor)
-    exit_code = [0]
+    from gateway.datadir import DataDirBusy, DataDirLock
 
-    def startup() -> None:
-        def failed(failure: Any) -> None:
-            log.failure("the gateway could not start", failure)
-            exit_code[0] = 1
-            if reactor.running:
-                reactor.stop()
+    try:
+        lock = DataDirLock.acquire(config.node.data_dir)
+    except DataDirBusy as exc:
+        return _fail(str(exc), EXIT_IN_USE)
+    except OSError as exc:
+        where = config.node.data_dir
+        return _fail(f"cannot use data directory {where}: {exc.strerror or exc}", EXIT_CONFIG)
+    try:
+        reactor = install_reactor()
+        start_logging()
+        gateway = Gateway(config, reactor, lock.fileno())
+        exit_code = [EXIT_OK]
 
-        Deferred.fromFuture(asyncio.ensure_future(gateway.start())).addErrback(failed)
+        def startup() -> None:
+            def failed(failure: Any) -> None:
+                problem = startup_problem(failure.value)
+                if problem is None:
+                    log.failure("the gateway could not start", failure)
+                    exit_code[0] = EXIT_ERROR
+                else:
+                    _fail(str(problem), problem.exit_code)
+                    exit_code[0] = problem.exit_code
+                if reactor.running:
+                    reactor.stop()
 
-    def shutdown() -> Deferred[None]:
-        return Deferred.fromFuture(asyncio.ensure_future(gateway.stop()))
+            Deferred.fromFuture(asyncio.ensure_future(gateway.start())).addErrback(failed)
 
-    reactor.callWhenRunning(startup)
-    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
-    reactor.run()
-    return exit_code[0]
+        def shutdown() -> Deferred[None]:
+            return Deferred.fromFuture(asyncio.ensure_future(gateway.stop()))
+
+        reactor.callWhenRunning(startup)
+        reactor.addSystemEventTrigger("before", "shutdown", shutdown)
+        reactor.run()
+        return exit_code[0]
+    finally:
+        lock.release()
+
+
+def _fail(message: str, code: int) -> int:
+    """The one line a failed start prints (stderr, not the log: it is for a person)."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    return code
 
 
 def tune_gc() -> None:

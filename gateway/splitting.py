@@ -75,6 +75,36 @@ def split_message(message: Message, limit: BodyLimit) -> list[Message]:
     body, spans = message.body, message.spans
     if not body or limit.fits(body, spans):
         return [message]
+    parts: list[Message] = []
+    start = 0
+    for n, end in enumerate(_cuts(body, spans, limit)):
+        update = {
+            "id": f"{message.id}.{n}",
+            "body": body[start:end],
+            "spans": spans_within(spans, start, end),
+        }
+        parts.append(message.model_copy(update=update))
+        start = end
+    return parts
+
+
+def split_text(text: str, max_chars: int) -> list[str]:
+    """``text`` in pieces of at most ``max_chars`` characters, cut where
+    :func:`split_message` would cut; they concatenate to ``text``. For text longer than
+    a canonical message may be (the bot's long answers): each piece becomes a message
+    of its own, split again for its target like any other."""
+    if len(text) <= max_chars:
+        return [text]
+    start = 0
+    pieces = []
+    for end in _cuts(text, (), BodyLimit(max_chars=max(1, max_chars))):
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+def _cuts(body: str, spans: tuple[FormatSpan, ...], limit: BodyLimit) -> list[int]:
+    """The end of every part, in order (module doc)."""
     allowed = cut_points(body)
     cuts: list[int] = []
     start = 0
@@ -86,17 +116,7 @@ def split_message(message: Message, limit: BodyLimit) -> list[Message]:
             end = _cut_before(body, allowed, start, end)
         cuts.append(end)
         start = end
-    parts: list[Message] = []
-    start = 0
-    for n, end in enumerate(cuts):
-        update = {
-            "id": f"{message.id}.{n}",
-            "body": body[start:end],
-            "spans": spans_within(spans, start, end),
-        }
-        parts.append(message.model_copy(update=update))
-        start = end
-    return parts
+    return cuts
 
 
 def split_body(message: Message, limit: int) -> list[Message]:

@@ -15,10 +15,12 @@ from typing import Annotated, NewType
 
 from pydantic import AfterValidator
 
+from schema.limits import MAX_HANDLE_CHARS, control_character, shown
+
 Network = NewType("Network", str)
 
 _NETWORK_RE = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
-_MAX_NATIVE = 128
+_MAX_NATIVE = MAX_HANDLE_CHARS
 
 
 class AddressError(ValueError):
@@ -30,21 +32,21 @@ def _normalise_oscar(native: str) -> str:
     if squeezed.isdigit():
         return str(int(squeezed))
     if not re.fullmatch(r"[a-z][a-z0-9@._-]{1,47}", squeezed):
-        raise AddressError(f"not an ICQ number or AIM screen name: {native!r}")
+        raise AddressError(f"not an ICQ number or AIM screen name: {shown(native)}")
     return squeezed
 
 
 def _normalise_msn(native: str) -> str:
     handle = native.strip().lower()
     if not re.fullmatch(r"[a-z0-9._%+-]{1,64}@[a-z0-9.-]{1,190}\.[a-z]{2,24}", handle):
-        raise AddressError(f"not an MSN handle: {native!r}")
+        raise AddressError(f"not an MSN handle: {shown(native)}")
     return handle
 
 
 def _normalise_uin(native: str) -> str:
     digits = native.strip()
     if not digits.isdigit() or not 1 <= int(digits) <= 0xFFFFFFFF:
-        raise AddressError(f"not a UIN: {native!r}")
+        raise AddressError(f"not a UIN: {shown(native)}")
     return str(int(digits))
 
 
@@ -72,7 +74,7 @@ def check_network(network: str) -> Network:
     if network in _good_networks:
         return Network(network)
     if not _NETWORK_RE.fullmatch(network):
-        raise AddressError(f"not a network name: {network!r}")
+        raise AddressError(f"not a network name: {shown(network)}")
     if len(_good_networks) < 1024:
         _good_networks.add(network)
     return Network(network)
@@ -92,8 +94,14 @@ def normalise_native(network: str, native: str) -> str:
 
 def _normalise_native(network: str, native: str) -> str:
     check_network(network)
-    if not native or len(native) > _MAX_NATIVE or any(c in native for c in "\r\n\t\0"):
-        raise AddressError(f"not a native id: {native!r}")
+    if not native:
+        raise AddressError("empty native id")
+    if len(native) > _MAX_NATIVE:
+        raise AddressError(
+            f"not a native id: longer than {_MAX_NATIVE} characters: {shown(native)}"
+        )
+    if control_character(native) is not None:
+        raise AddressError(f"not a native id: has a control character: {shown(native)}")
     normaliser = _NORMALISERS.get(network)
     if normaliser is None:
         stripped = native.strip()
@@ -112,7 +120,7 @@ def split_address(address: str) -> tuple[Network, str]:
     """(network, native id) of an address; raises AddressError."""
     network, sep, native = address.partition(":")
     if not sep:
-        raise AddressError(f"an address is network:native-id, got {address!r}")
+        raise AddressError(f"an address is network:native-id, got {shown(address)}")
     return check_network(network), native
 
 

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from schema.addresses import Address
+from schema.limits import MAX_STATUS_TEXT_CHARS, check_status_text
 
 MAX_HOPS = 8
 MAX_BODY_CHARS = 65536
@@ -125,7 +126,14 @@ class Presence(Envelope):
 
     kind: Literal["presence"] = "presence"
     state: PresenceState
-    status_text: str = Field(default="", max_length=512)
+    status_text: Annotated[
+        str,
+        Field(
+            max_length=MAX_STATUS_TEXT_CHARS,
+            description="One line: no control character (U+0000-U+001F, U+007F-U+009F).",
+        ),
+        AfterValidator(check_status_text),
+    ] = ""
 
 
 class Typing(Envelope):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -103,3 +104,78 @@ def test_cli_bad_config_exit_code(tmp_path: Path) -> None:
     cfg.write_text("[admin]\nport = 'eighty'\n")
     result = _cli(cfg, "status")
     assert result.returncode == 2 and "admin.port" in result.stderr
+
+
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def _embedded_node_without_token(workdir: Path, node_id: str) -> GatewayNode:
+    """A node on its own embedded Redis whose admin token is generated, not configured."""
+    node = GatewayNode(workdir, "", [], node_id=node_id)
+    text = node.config_path.read_text(encoding="utf-8")
+    node.config_path.write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("token =")) + "\n"
+    )
+    return node
+
+
+def test_admin_token_rotate_on_a_running_gateway(tmp_path: Path) -> None:
+    """admin-token rotate beside a running gateway (its embedded Redis): the new token is
+    printed once and works at once, the old one is refused at once, the audit says so
+    without the token."""
+    node = _embedded_node_without_token(tmp_path, "rot")
+    node.start()
+    try:
+        shown = re.search(r"admin API token \(shown once, store it now\): (\S+)", node.log())
+        assert shown is not None
+        first = shown.group(1)
+        assert node.api("GET", "/v1/status", token=first)[0] == 200
+        rotated = _cli(node.config_path, "admin-token", "rotate")
+        assert rotated.returncode == 0, rotated.stderr
+        [fresh] = rotated.stdout.split()
+        assert fresh != first and "old one no longer works" in rotated.stderr
+        assert node.api("GET", "/v1/status", token=first)[0] == 401
+        status, audit = node.api("GET", "/v1/audit", token=fresh)
+        assert status == 200 and audit[0]["action"] == "admin-token.rotate"
+        assert fresh not in json.dumps(audit) and fresh not in node.log()
+        assert (node.data_dir / "redis.url").exists()
+    finally:
+        assert node.stop() == 0
+
+
+def test_admin_token_rotate_with_no_gateway_running(tmp_path: Path) -> None:
+    """admin-token rotate with nothing running (an embedded Redis just for the command):
+    the gateway started later keeps that token and shows no new one."""
+    node = _embedded_node_without_token(tmp_path, "cold")
+    rotated = _cli(node.config_path, "admin-token", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    [fresh] = rotated.stdout.split()
+    node.start()
+    try:
+        assert "admin API token" not in node.log()
+        assert node.api("GET", "/v1/status", token=fresh)[0] == 200
+        assert node.api("GET", "/v1/status", token="not-it")[0] == 401
+    finally:
+        assert node.stop() == 0
+
+
+def test_status_and_audit_times_are_iso_8601_utc(
+    gateway_node: Callable[..., GatewayNode],
+) -> None:
+    """status (time, each node's start) and audit (each entry) give ISO 8601 UTC times,
+    in the API's JSON and the CLI's alike."""
+    node = gateway_node(["jsonline"])
+    node.add_account("jsonline", "dora", "pw")
+    api_status = node.api("GET", "/v1/status")[1]
+    cli_status = json.loads(_cli(node.config_path, "status").stdout)
+    for status in (api_status, cli_status):
+        assert ISO_UTC.match(status["time"]), status["time"]
+        assert ISO_UTC.match(status["nodes"][0]["started"]), status["nodes"][0]
+    api_audit = node.api("GET", "/v1/audit")[1]
+    cli_audit = json.loads(_cli(node.config_path, "audit").stdout)
+    for audit in (api_audit, cli_audit):
+        assert audit[0]["action"] == "account.add"
+        assert ISO_UTC.match(audit[0]["time"]), audit[0]
+    doc = node.api("GET", "/openapi.json", token="")[1]
+    answer = doc["paths"]["/v1/audit"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert answer["schema"]["items"]["properties"]["time"]["format"] == "date-time"

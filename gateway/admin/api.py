@@ -21,6 +21,7 @@ from twisted.web import resource, server
 
 from gateway.admin.openapi import DOCUMENT
 from gateway.admin.service import AdminError, AdminService
+from schema.limits import shown
 
 log = Logger()
 MAX_BODY = 64 * 1024
@@ -150,7 +151,7 @@ class AdminApi(resource.Resource):
             return 401, {"error": "missing or wrong bearer token"}
         matches = [(m, r) for m, r, _ in ROUTES if r.fullmatch(path)]
         if not matches:
-            return 404, {"error": f"no such endpoint {path}"}
+            return 404, {"error": f"no such endpoint {shown(path)}"}
         for method, pattern, handler in ROUTES:
             match = pattern.fullmatch(path)
             if match is None or method != request.method:

@@ -8,13 +8,18 @@ from gateway import __version__
 
 
 def _op(
-    summary: str, *, body: dict[str, Any] | None = None, params: tuple[str, ...] = ()
+    summary: str,
+    *,
+    body: dict[str, Any] | None = None,
+    params: tuple[str, ...] = (),
+    answer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    done: dict[str, Any] = {} if answer is None else {"schema": answer}
     operation: dict[str, Any] = {
         "summary": summary,
         "security": [{"bearer": []}],
         "responses": {
-            "200": {"description": "done", "content": {"application/json": {}}},
+            "200": {"description": "done", "content": {"application/json": done}},
             "400": {"$ref": "#/components/responses/Error"},
             "401": {"$ref": "#/components/responses/Error"},
             "404": {"$ref": "#/components/responses/Error"},
@@ -43,6 +48,45 @@ def _obj(**props: dict[str, Any]) -> dict[str, Any]:
 
 
 _STR = {"type": "string"}
+_TIME = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601, UTC, to the second: 2026-12-04T17:15:00Z",
+}
+_STATUS = {
+    "type": "object",
+    "properties": {
+        "time": _TIME,
+        "nodes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "node": _STR,
+                    "alive": {"type": "boolean"},
+                    "sessions": {"type": "integer"},
+                    "host": _STR,
+                    "pid": _STR,
+                    "started": _TIME,
+                },
+            },
+        },
+        "accounts": {"type": "object", "additionalProperties": {"type": "integer"}},
+    },
+}
+_AUDIT = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "id": _STR,
+            "time": _TIME,
+            "actor": _STR,
+            "action": _STR,
+            "detail": {"type": "object", "additionalProperties": _STR},
+        },
+    },
+}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -61,7 +105,9 @@ DOCUMENT: dict[str, Any] = {
         },
     },
     "paths": {
-        "/v1/status": {"get": _op("Nodes, their liveness and session counts; account counts")},
+        "/v1/status": {
+            "get": _op("Nodes, their liveness and session counts; account counts", answer=_STATUS)
+        },
         "/v1/accounts": {
             "post": _op(
                 "Create a hosted account",
@@ -88,6 +134,6 @@ DOCUMENT: dict[str, Any] = {
             "get": _op("Person, aliases in every network, where online", params=("address",))
         },
         "/v1/sessions": {"get": _op("Every session in the directory")},
-        "/v1/audit": {"get": _op("The most recent admin changes")},
+        "/v1/audit": {"get": _op("The most recent admin changes", answer=_AUDIT)},
     },
 }

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.credentials import CredentialError, check_password_policy
 from gateway.store import AccountError, Store
 from gateway.store.identity import AliasSpaceExhausted
 from schema.addresses import AddressError, check_network, make_address, normalise_address
+from schema.limits import LimitError, check_display_name, shown
 
 KNOWN_NETWORKS = ("oscar", "msn", "uin")
 
@@ -21,6 +23,19 @@ class AdminError(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def iso_time(seconds: float) -> str:
+    """A Unix time as ISO 8601 UTC to the second: ``2026-12-04T17:15:00Z``."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_field(value: object) -> object:
+    """A stored time (seconds, maybe as text) as ISO 8601; anything else unchanged."""
+    try:
+        return iso_time(float(str(value)))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return value
 
 
 def _address(value: str) -> str:
@@ -41,7 +56,8 @@ class AdminService:
         except AddressError as exc:
             raise AdminError(str(exc)) from None
         if network not in self._networks:
-            raise AdminError(f"unknown network {network!r} (known: {', '.join(self._networks)})")
+            known = ", ".join(self._networks)
+            raise AdminError(f"unknown network {shown(network)} (known: {known})")
         return network
 
     async def add_account(
@@ -50,9 +66,10 @@ class AdminService:
         network = self._network(network)
         try:
             make_address(network, handle)
+            check_display_name(display_name)
             check_password_policy(password)
             info = await self._store.accounts.create(network, handle, password, display_name)
-        except (AddressError, CredentialError) as exc:
+        except (AddressError, CredentialError, LimitError) as exc:
             raise AdminError(str(exc)) from None
         except AccountError as exc:
             raise AdminError(str(exc), status=409) from None
@@ -142,7 +159,7 @@ class AdminService:
                         "node": row.info.node_id,
                         "session": row.info.session_id,
                         "presence": row.info.presence.value,
-                        "since": row.info.since,
+                        "since": iso_time(row.info.since),
                     }
                 )
         return {
@@ -176,12 +193,15 @@ class AdminService:
                     "alive": await self._store.delivery.alive(node_id),
                     "sessions": len(await self._store.delivery.node_session_members(node_id)),
                     **info,
+                    **({"started": _iso_field(info["started"])} if "started" in info else {}),
                 }
             )
         counts = {}
         for network in self._networks:
             counts[network] = len(await self._store.accounts.list_all(network))
-        return {"time": time.time(), "nodes": described, "accounts": counts}
+        return {"time": iso_time(time.time()), "nodes": described, "accounts": counts}
 
     async def audit(self, count: int = 50) -> list[dict[str, Any]]:
-        return [asdict(e) for e in await self._store.audit.recent(max(1, min(count, 1000)))]
+        """The most recent changes, newest first; ``time`` in ISO 8601 UTC."""
+        entries = await self._store.audit.recent(max(1, min(count, 1000)))
+        return [{**asdict(e), "time": iso_time(e.time)} for e in entries]
