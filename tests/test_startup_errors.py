@@ -65,6 +65,9 @@ def _config(tmp_path: Path, redis_url: str, networks: list[str], **adapters: obj
         networks,
         node_id="n",
         adapter_settings=dict(adapters),  # type: ignore[arg-type]
+        # The one fixed port allowed is the one this test holds open: the collision is
+        # the point.
+        held_ports=[v["port"] for v in adapters.values() if isinstance(v, dict) and "port" in v],
     )
     return node.config_path
 

@@ -62,7 +62,10 @@ class GatewayNode:
         heartbeat_seconds: float = 0.5,
         dead_after_seconds: float = 2.0,
         secret_key_file: Path | None = None,
+        held_ports: Sequence[int] = (),
     ) -> None:
+        """``held_ports``: fixed ports the test itself holds open on purpose (to test a
+        collision); any other fixed port is refused."""
         self.workdir = workdir
         self.redis_url = redis_url
         self.node_id = node_id or f"node-{secrets.token_hex(3)}"
@@ -104,7 +107,7 @@ class GatewayNode:
         fixed = {
             ".".join(key): port
             for key, port in bound_ports(load_config(self.config_path, environ={})).items()
-            if port != 0
+            if port != 0 and port not in held_ports
         }
         if fixed:  # a test asked for one: it would collide with ./dev run or another run
             raise NodeError(f"a test gateway must bind port 0 everywhere, not {fixed}")
