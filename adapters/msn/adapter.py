@@ -13,11 +13,11 @@ from twisted.web.server import Site
 
 from adapters.aio import as_deferred, wait_deferred
 from adapters.contract import CoreServices, Listener
+from adapters.msn.login_http import PassportResource
 from adapters.msn.protocol import (
     Clock,
     MsnService,
     NotificationFactory,
-    PassportResource,
     Runner,
     SwitchboardFactory,
 )
