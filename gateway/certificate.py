@@ -155,11 +155,7 @@ def load_or_create(
     old = _read(cert_path) if key_path.exists() else None
     if old is not None and not _self_made(old):
         return TlsCertificate(str(cert_path), str(key_path), fingerprint(old), self_made=False)
-    if (
-        old is not None
-        and wanted <= names_of(old)
-        and old.not_valid_after_utc - RENEW_BEFORE > now
-    ):
+    if old is not None and wanted <= names_of(old) and old.not_valid_after_utc - RENEW_BEFORE > now:
         return TlsCertificate(str(cert_path), str(key_path), fingerprint(old), self_made=True)
     keep = sorted(names_of(old)) if old is not None else []
     cert, key = make_self_signed([*names, *keep], now)
