@@ -24,7 +24,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 from twisted.internet.ssl import CertificateOptions, TLSVersion
 
 from adapters.contract import TlsCertificate
@@ -42,14 +42,26 @@ class CertificateFileError(ValueError):
 
 class LegacyServerOptions(CertificateOptions):
     """CertificateOptions whose context takes :data:`LEGACY_CIPHERS` (Twisted keeps a
-    cipher list but drops OpenSSL directives such as ``@SECLEVEL``)."""
+    cipher list but drops OpenSSL directives such as ``@SECLEVEL``) and the
+    certificate as ``cryptography`` objects (pyOpenSSL deprecates its own X509/PKey,
+    which CertificateOptions would pass)."""
 
     _legacy_context: SSL.Context | None = None
+
+    def __init__(self, chain: list[x509.Certificate], key: PrivateKey) -> None:
+        super().__init__(insecurelyLowerMinimumTo=TLSVersion.TLSv1_0)
+        self._chain = chain
+        self._key = key
 
     def getContext(self) -> SSL.Context:
         if self._legacy_context is None:
             context = super().getContext()
             # Before any Connection uses it: pyOpenSSL freezes a context after that.
+            context.use_certificate(self._chain[0])
+            context.use_privatekey(self._key)
+            for extra in self._chain[1:]:
+                context.add_extra_chain_cert(extra)
+            context.check_privatekey()
             context.set_cipher_list(LEGACY_CIPHERS.encode("ascii"))
             self._legacy_context = context
         return self._legacy_context
@@ -59,7 +71,10 @@ def _fingerprint(cert: x509.Certificate) -> str:
     return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
 
 
-def read_certificate(cert_path: str, key_path: str) -> tuple[list[x509.Certificate], object]:
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def read_certificate(cert_path: str, key_path: str) -> tuple[list[x509.Certificate], PrivateKey]:
     """The certificate chain and private key in two PEM files, or CertificateFileError."""
     try:
         chain = x509.load_pem_x509_certificates(Path(cert_path).read_bytes())
@@ -75,7 +90,7 @@ def read_certificate(cert_path: str, key_path: str) -> tuple[list[x509.Certifica
         raise CertificateFileError(f"{key_path}: not an unencrypted PEM private key") from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CertificateFileError(f"{key_path}: only RSA or EC keys are supported")
-    if key.public_key().public_numbers() != chain[0].public_key().public_numbers():  # type: ignore[union-attr]
+    if key.public_key() != chain[0].public_key():
         raise CertificateFileError(f"{key_path} is not the key of {cert_path}")
     return chain, key
 
@@ -89,9 +104,4 @@ def configured_certificate(cert_path: str, key_path: str) -> TlsCertificate:
 def server_options(certificate: TlsCertificate) -> LegacyServerOptions:
     """Server-side TLS options for ``certificate``: TLS 1.0 and up, legacy ciphers last."""
     chain, key = read_certificate(certificate.cert_path, certificate.key_path)
-    return LegacyServerOptions(
-        privateKey=crypto.PKey.from_cryptography_key(key),  # type: ignore[arg-type]
-        certificate=crypto.X509.from_cryptography(chain[0]),
-        extraCertChain=[crypto.X509.from_cryptography(c) for c in chain[1:]],
-        insecurelyLowerMinimumTo=TLSVersion.TLSv1_0,
-    )
+    return LegacyServerOptions(chain, key)

@@ -9,6 +9,7 @@ exact bytes msn-pecan writes: 0.1.1's versionless nexus request and Passport 1.4
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import ssl
@@ -266,3 +267,59 @@ def test_wrong_password_is_refused_in_each_clients_terms(
     assert b"<faultcode>wsse:FailedAuthentication</faultcode>" in fault
     assert b"BinarySecurityToken" not in fault
     assert "wrong-pw" not in node.log()
+
+
+def test_hostile_connections_are_refused_one_by_one(
+    gateway_node: Callable[..., GatewayNode],
+) -> None:
+    """Plain HTTP or garbage on the TLS port, a silent client and an oversize body are
+    each closed and logged once, without a traceback; the endpoint keeps serving."""
+    node = start(gateway_node, http_timeout=1)
+    port = node.port("msn", 2)
+    for junk in (b"GET /rdr/pprdr.asp HTTP/1.1\r\n\r\n", b"\x00\xff" * 300):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(junk)
+            with contextlib.suppress(ConnectionResetError):  # a reset is a refusal too
+                while raw.recv(65536):
+                    pass
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
+        started = time.monotonic()
+        with contextlib.suppress(ConnectionResetError):
+            while silent.recv(65536):
+                pass
+        assert time.monotonic() - started < 8
+    with tls_to(node, "login.live.com") as sock:
+        sock.sendall(b"POST /RST.srf HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n")
+        assert read_response(sock).startswith(b"HTTP/1.1 413 ")
+    with tls_to(node, "nexus.passport.com") as sock:
+        sock.sendall(PECAN_NEXUS)
+        assert b"\r\nPassportURLs: " in read_response(sock)
+    log = node.log()
+    assert "Traceback" not in log
+    assert log.count("TLS handshake with 127.0.0.1 on the login endpoint failed") == 2
+    assert log.count("request body too large") == 1
+
+
+def test_a_tls_1_0_client_logs_in(gateway_node: Callable[..., GatewayNode]) -> None:
+    """A client limited to TLS 1.0 and RSA AES-CBC (Windows Vista/7 SChannel, as MSN
+    Messenger 7.5 uses it) fetches the nexus."""
+    node = start(gateway_node)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(str(node.data_dir / "tls" / "gateway.crt"))
+    context.set_ciphers("AES128-SHA:AES256-SHA:@SECLEVEL=0")
+    context.minimum_version = ssl.TLSVersion.TLSv1
+    context.maximum_version = ssl.TLSVersion.TLSv1
+    raw = socket.create_connection(("127.0.0.1", node.port("msn", 2)), timeout=10)
+    with context.wrap_socket(raw, server_hostname="nexus.passport.com") as sock:
+        assert sock.version() == "TLSv1"
+        sock.sendall(PECAN_NEXUS)
+        assert b"\r\nPassportURLs: " in read_response(sock)
+
+
+def test_plain_http_on_request(gateway_node: Callable[..., GatewayNode]) -> None:
+    """``http_tls = false``: the same endpoint over plain HTTP, no certificate made."""
+    node = start(gateway_node, http_tls=False)
+    with socket.create_connection(("127.0.0.1", node.port("msn", 2)), timeout=10) as sock:
+        sock.sendall(PECAN_NEXUS)
+        assert b"\r\nPassportURLs: " in read_response(sock)
+    assert not (node.data_dir / "tls" / "gateway.crt").exists()

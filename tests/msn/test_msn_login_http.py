@@ -4,15 +4,18 @@ StringTransport, MemoryReactorClock and the in-memory core double."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
+from adapters.msn.adapter import PASSPORT_HOSTS, MsnSettings
 from adapters.msn.login_http import PassportResource, PassportSite
 from adapters.msn.protocol import MsnService
 from adapters.msn.session import TICKET_PURPOSE, NsConfig
 from adapters.msn.tokens import TokenSigner
+from gateway import certificate
 from tests.support.fake_core import FakeCore, run_now
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -209,3 +212,43 @@ def test_a_silent_client_is_closed_after_the_timeout(
     assert not transport.disconnecting
     clock.advance(2)
     assert transport.disconnecting
+
+
+def _adapter_start(core: FakeCore, settings: dict[str, object]) -> tuple[object, list[str]]:
+    from twisted.internet.testing import MemoryReactor
+
+    from adapters.msn.adapter import MsnAdapter
+
+    reactor = MemoryReactor()
+    adapter = MsnAdapter(runner=run_now)
+    started = run_now(adapter.start(core, reactor, settings))  # type: ignore[arg-type]
+    listeners: list[str] = []
+    started.addCallback(lambda found: listeners.extend(item.description for item in found))
+    return reactor, listeners
+
+
+def test_adapter_asks_the_core_for_a_certificate_with_its_names(tmp_path: Path) -> None:
+    """Default settings: the adapter asks the core for a certificate naming the hosts
+    MSN clients hard-code and its public host, listens with TLS and shows the
+    fingerprint in its listener description."""
+    core = FakeCore()
+    core.tls = certificate.load_or_create(tmp_path, ["x.example"])
+    reactor, listeners = _adapter_start(core, {"public_host": "gw.example.net"})
+    assert set(PASSPORT_HOSTS) | {"gw.example.net"} <= set(core.tls_names)
+    assert len(reactor.sslServers) == 1  # type: ignore[attr-defined]
+    assert any(core.tls.sha256 in text and "https://" in text for text in listeners)
+
+
+def test_adapter_keeps_plain_http_on_request(tmp_path: Path) -> None:
+    """``http_tls = false``: no certificate asked for, a plain TCP listener."""
+    core = FakeCore()
+    reactor, listeners = _adapter_start(core, {"http_tls": False})
+    assert core.tls_names == []
+    assert reactor.sslServers == []  # type: ignore[attr-defined]
+    assert any("http://" in text for text in listeners)
+
+
+def test_tls_cert_without_tls_is_a_config_error() -> None:
+    """A certificate configured while ``http_tls = false`` is refused at start."""
+    with pytest.raises(ValueError):
+        MsnSettings.model_validate({"http_tls": False, "tls_cert": "a", "tls_key": "b"})
