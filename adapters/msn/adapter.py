@@ -32,6 +32,8 @@ from adapters.msn.protocol import (
 from adapters.msn.session import NsConfig
 from adapters.msn.tokens import TokenSigner
 
+WILDCARDS = ("0.0.0.0", "::", "")
+
 PASSPORT_HOSTS = (
     "nexus.passport.com",
     "login.passport.com",
@@ -87,8 +89,9 @@ class MsnSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8443, ge=0, le=65535)
     http_public: str | None = None
-    """``host[:port]`` the nexus names in ``DALogin``; default: http_host and the bound
-    port (no port when it is 443: msn-pecan always connects to 443)."""
+    """``host[:port]`` the nexus names in ``DALogin``; default: http_host (public_host
+    when http_host is a wildcard) and the bound port (none for 443: msn-pecan always
+    connects to 443)."""
     http_tls: bool = True
     """The Passport endpoint speaks HTTPS (every MSNP8+ client needs it); false: plain HTTP."""
     http_timeout: float = Field(default=30.0, gt=0, le=600)
@@ -163,7 +166,8 @@ class MsnAdapter:
             if config.http_public:
                 return config.http_public
             port = http_bound[0] if http_bound else config.http_port
-            return config.http_host if port == 443 else f"{config.http_host}:{port}"
+            host = config.public_host if config.http_host in WILDCARDS else config.http_host
+            return host if port == 443 else f"{host}:{port}"
 
         site_type: Any = PassportSite  # twisted.web's Site is untyped
         site = site_type(PassportResource(service, login_host), timeout=config.http_timeout)

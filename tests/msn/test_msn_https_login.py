@@ -300,7 +300,8 @@ def test_hostile_connections_are_refused_one_by_one(
     assert log.count("request body too large") == 1
 
 
-def test_a_tls_1_0_client_logs_in(gateway_node: Callable[..., GatewayNode]) -> None:
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1 is deprecated:DeprecationWarning")
+def test_a_tls_1_0_client_reaches_the_nexus(gateway_node: Callable[..., GatewayNode]) -> None:
     """A client limited to TLS 1.0 and RSA AES-CBC (Windows Vista/7 SChannel, as MSN
     Messenger 7.5 uses it) fetches the nexus."""
     node = start(gateway_node)

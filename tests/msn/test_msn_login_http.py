@@ -252,3 +252,20 @@ def test_tls_cert_without_tls_is_a_config_error() -> None:
     """A certificate configured while ``http_tls = false`` is refused at start."""
     with pytest.raises(ValueError):
         MsnSettings.model_validate({"http_tls": False, "tls_cert": "a", "tls_key": "b"})
+
+
+def test_nexus_names_a_reachable_host_without_port_443() -> None:
+    """Bound to 0.0.0.0:443, DALogin names public_host without a port (msn-pecan
+    connects to 443 whatever DALogin says)."""
+    from twisted.internet.testing import MemoryReactor
+
+    from adapters.msn.adapter import MsnAdapter
+
+    core = FakeCore()
+    reactor = MemoryReactor()
+    adapter = MsnAdapter(runner=run_now)
+    settings = {"http_tls": False, "http_host": "0.0.0.0", "http_port": 443}
+    run_now(adapter.start(core, reactor, {**settings, "public_host": "gw.example.net"}))  # type: ignore[arg-type]
+    site = reactor.tcpServers[-1][1]
+    answer, _ = exchange(site, b"GET /rdr/pprdr.asp\r\n\r\n")
+    assert b"DALogin=gw.example.net/login2.srf," in answer
