@@ -116,10 +116,12 @@ def start(gateway_node: Callable[..., GatewayNode], **settings: object) -> Gatew
     return node
 
 
-def tls_to(node: GatewayNode, server_name: str) -> ssl.SSLSocket:
-    """A TLS connection that trusts only the gateway's own certificate and checks
-    ``server_name`` against it, as a client with SSL_CERT_FILE set does."""
-    context = ssl.create_default_context(cafile=str(node.data_dir / "tls" / "gateway.crt"))
+def tls_to(node: GatewayNode, server_name: str, cafile: Path | None = None) -> ssl.SSLSocket:
+    """A TLS connection that trusts only the gateway's own certificate (or ``cafile``)
+    and checks ``server_name`` against it, as a client with SSL_CERT_FILE set does."""
+    context = ssl.create_default_context(
+        cafile=str(cafile or node.data_dir / "tls" / "gateway.crt")
+    )
     raw = socket.create_connection(("127.0.0.1", node.port("msn", 2)), timeout=10)
     return context.wrap_socket(raw, server_hostname=server_name)
 
@@ -324,3 +326,20 @@ def test_plain_http_on_request(gateway_node: Callable[..., GatewayNode]) -> None
         sock.sendall(PECAN_NEXUS)
         assert b"\r\nPassportURLs: " in read_response(sock)
     assert not (node.data_dir / "tls" / "gateway.crt").exists()
+
+
+def test_configured_certificate_serves_msn_pecan(
+    gateway_node: Callable[..., GatewayNode], tmp_path: Path
+) -> None:
+    """With tls_cert/tls_key the versionless nexus request gets its PassportURLs (the
+    old memory-BIO TLS wrapper raised AttributeError here and answered nothing)."""
+    from gateway import certificate
+
+    made = certificate.load_or_create(tmp_path / "own", ["login.example.net"])
+    node = start(gateway_node, tls_cert=made.cert_path, tls_key=made.key_path)
+    with tls_to(node, "login.example.net", Path(made.cert_path)) as sock:
+        sock.sendall(PECAN_NEXUS)
+        nexus = read_response(sock)
+    assert b"\r\nPassportURLs: DARealm=Passport.Net," in nexus
+    assert made.sha256 in node.log()
+    assert not (node.data_dir / "tls").exists()
