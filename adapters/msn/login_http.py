@@ -48,13 +48,12 @@ from schema.records import PlainPasswordProof
 log = Logger(namespace="adapters.msn")
 
 TICKET_LIFETIME = 300.0
-NEXUS_PATH = b"/rdr/pprdr.asp"
 RST_PATH = b"/rst.srf"  # compared case-insensitively: IIS paths are
 HEADER_CASE = {b"Passporturls": b"PassportURLs"}
 """Header names as real servers wrote them, where Twisted's capitalisation differs
 (``Authentication-Info`` and ``WWW-Authenticate`` already come out right)."""
 ABORT_AFTER_CLOSE = 2
-"""Seconds a peer gets to take a close (a TLS shutdown) before the socket is cut."""
+"""Seconds a timed-out peer gets to take the close (a TLS shutdown) before the cut."""
 
 
 _Channel: Any = HTTPChannel  # Twisted's HTTP code is untyped: call its methods untyped
