@@ -48,7 +48,7 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def _clean_names(names: Iterable[str]) -> list[str]:
     seen: dict[str, None] = {}
-    for name in (*ALWAYS_NAMES, *names):
+    for name in (*names, *ALWAYS_NAMES):  # the first name asked for becomes the CN
         name = name.strip().lower().rstrip(".")
         if name and name not in ("0.0.0.0", "::"):
             seen.setdefault(name, None)

@@ -26,6 +26,8 @@ def test_first_use_makes_a_self_signed_rsa_2048_certificate(tmp_path: Path) -> N
     assert made.self_made and made.created
     cert = _load(made.cert_path)
     assert certificate.names_of(cert) == {"127.0.0.1", "localhost", *MSN_NAMES}
+    common = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    assert [attr.value for attr in common] == ["gw.example.net"]
     key = cert.public_key()
     assert isinstance(key, rsa.RSAPublicKey) and key.key_size == 2048
     assert stat.S_IMODE(Path(made.key_path).stat().st_mode) == 0o600
