@@ -65,6 +65,20 @@ class OpenedSession:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsCertificate:
+    """A certificate and key (PEM files) for an adapter's TLS listener.
+
+    ``sha256`` is the certificate's fingerprint (colon-separated hex) for users to
+    check; ``self_made``: the gateway made it (self-signed); ``created``: just now."""
+
+    cert_path: str
+    key_path: str
+    sha256: str
+    self_made: bool
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Listener:
     description: str
     port: IListeningPort
@@ -192,6 +206,14 @@ class CoreServices(Protocol):
         lengths of names and values) per owner: a write that would exceed that, or
         for an account that does not exist, raises ``ValueError`` and changes nothing;
         the adapter answers with its network's error."""
+        ...
+
+    async def tls_certificate(self, host_names: Sequence[str]) -> TlsCertificate:
+        """This node's own certificate for a TLS listener, valid for ``host_names`` (the
+        names the adapter's clients connect to) besides 127.0.0.1 and localhost: made
+        self-signed on first use, kept under the data directory, made again when a
+        name is missing. For adapters whose clients need TLS and no certificate is
+        configured (docs/adr/0008-https-login.md)."""
         ...
 
     async def register_account(

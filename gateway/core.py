@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import cast
 
 from twisted.logger import Logger
@@ -29,8 +30,9 @@ from adapters.contract import (
     MeasuresBody,
     OpenedSession,
     ShowsTyping,
+    TlsCertificate,
 )
-from gateway import bot, router
+from gateway import bot, certificate, router
 from gateway.aliases import display_with_network
 from gateway.config import BotSettings
 from gateway.credentials import SealingKey, check_proof, dummy_check, fake_scram_salt
@@ -129,9 +131,13 @@ class GatewayCore:
         bot_settings: BotSettings | None = None,
         networks: Sequence[str] = (),
         login_policy: LoginPolicy | None = None,
+        tls_directory: Path | None = None,
     ) -> None:
         """``bot_settings``: the gateway bot (None: no bot); ``networks``: the networks
-        this node serves, where it makes sure the bot's account exists."""
+        this node serves, where it makes sure the bot's account exists;
+        ``tls_directory``: where this node keeps its own TLS certificate."""
+        self._tls_directory = tls_directory
+        self._tls_lock = asyncio.Lock()
         self.store = store
         self.facts = Facts(store)
         self._sealing = sealing
@@ -234,6 +240,25 @@ class GatewayCore:
             )
         verifier = record.verifiers.scram()
         return ScramParameters(verifier.salt, verifier.iterations)
+
+    async def tls_certificate(self, host_names: Sequence[str]) -> TlsCertificate:
+        if self._tls_directory is None:
+            raise LookupError("this node keeps no TLS certificate (no data directory)")
+        async with self._tls_lock:  # adapters asking at once add their names in turn
+            loaded = await asyncio.get_running_loop().run_in_executor(
+                None, certificate.load_or_create, self._tls_directory, tuple(host_names)
+            )
+        log.info(
+            "TLS certificate {path} ({kind}), SHA-256 fingerprint {fingerprint}",
+            path=loaded.cert_path,
+            kind=(
+                ("self-signed, made now" if loaded.created else "self-signed")
+                if loaded.self_made
+                else "placed by the admin"
+            ),
+            fingerprint=loaded.sha256,
+        )
+        return loaded
 
     async def register_account(
         self, network: str, password: str, display_name: str

@@ -207,6 +207,7 @@ class Gateway:
             dead_after_seconds=cfg.node.dead_after_seconds,
             bot_settings=cfg.bot,
             networks=tuple(cfg.enabled_adapters()),
+            tls_directory=self.data_dir / "tls",
         )
         await self.core.start()
         log.info("node {node} started", node=node_id)

@@ -63,3 +63,12 @@ def test_sigterm_stops_cleanly_and_leaves_the_directory(
     nodes = [n["node"] for n in other.api("GET", "/v1/status")[1]["nodes"]]
     assert node.node_id not in nodes
     client.close()
+
+
+def test_example_msn_table_is_valid_and_serves_https() -> None:
+    """Every key of the example's [adapters.msn] is a valid MSN setting; HTTPS is on."""
+    from adapters.msn.adapter import MsnSettings
+
+    config = load_config(REPO / "deploy" / "gateway.example.toml", environ={})
+    settings = MsnSettings.model_validate(config.enabled_adapters()["msn"])
+    assert settings.http_tls and settings.tls_cert is None

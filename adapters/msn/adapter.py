@@ -1,4 +1,12 @@
-"""The MSN adapter: settings, listeners (notification server, switchboard, Passport HTTP)."""
+"""The MSN adapter: settings, listeners (notification server, switchboard, Passport HTTPS).
+
+The Passport endpoint (nexus, login2.srf, RST.srf) speaks TLS by default: every
+MSNP8+ client fetches it over ``https://``. Without ``tls_cert``/``tls_key`` it uses
+the node's own self-signed certificate (``CoreServices.tls_certificate``), asked for
+the names MSN clients hard-code (:data:`PASSPORT_HOSTS`) and the configured hosts.
+``http_tls = false`` keeps plain HTTP (a TLS-terminating proxy in front, tests).
+See docs/adr/0008-https-login.md.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +16,34 @@ from typing import Protocol as Interface
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore
-from twisted.web.server import Site
+from twisted.internet.interfaces import IListeningPort, IReactorCore
 
+from adapters import tls
 from adapters.aio import as_deferred, wait_deferred
-from adapters.contract import CoreServices, Listener
+from adapters.contract import CoreServices, Listener, TlsCertificate
+from adapters.msn.login_http import PassportResource, PassportSite
 from adapters.msn.protocol import (
     Clock,
     MsnService,
     NotificationFactory,
-    PassportResource,
     Runner,
     SwitchboardFactory,
 )
 from adapters.msn.session import NsConfig
-from adapters.msn.tls import TlsServerFactory, server_context
 from adapters.msn.tokens import TokenSigner
+
+WILDCARDS = ("0.0.0.0", "::", "")
+
+PASSPORT_HOSTS = (
+    "nexus.passport.com",
+    "login.passport.com",
+    "login.live.com",
+    "loginnet.passport.com",
+    "messenger.hotmail.com",
+)
+"""Host names MSN clients hard-code for the nexus, the login and the notification
+server: the self-signed certificate names them so a client that checks names (after
+a hosts-file entry points them at the gateway) accepts it."""
 
 
 class _Address(Interface):
@@ -40,6 +60,15 @@ class _Port(Interface):
 class _TcpReactor(Interface):
     def listenTCP(
         self, port: int, factory: object, backlog: int = 50, interface: str = ""
+    ) -> IListeningPort: ...
+
+    def listenSSL(
+        self,
+        port: int,
+        factory: object,
+        contextFactory: object,
+        backlog: int = 50,
+        interface: str = "",
     ) -> IListeningPort: ...
 
 
@@ -60,8 +89,15 @@ class MsnSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8443, ge=0, le=65535)
     http_public: str | None = None
-    """``host:port`` the nexus names in ``DALogin``; default: http_host and the bound port."""
+    """``host[:port]`` the nexus names in ``DALogin``; default: http_host (public_host
+    when http_host is a wildcard) and the bound port (none for 443: msn-pecan always
+    connects to 443)."""
+    http_tls: bool = True
+    """The Passport endpoint speaks HTTPS (every MSNP8+ client needs it); false: plain HTTP."""
+    http_timeout: float = Field(default=30.0, gt=0, le=600)
+    """Seconds a login connection may stay silent (also to finish its TLS handshake)."""
     tls_cert: str | None = None
+    """PEM certificate (chain) for the endpoint; default: the node's own self-signed one."""
     tls_key: str | None = None
     ticket_secret: str | None = Field(default=None, min_length=16, repr=False)
     """Shared HMAC key for Passport tickets, so any node accepts another's tickets."""
@@ -72,7 +108,16 @@ class MsnSettings(BaseModel):
     def _tls_pair(self) -> MsnSettings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
+        if self.tls_cert is not None and not self.http_tls:
+            raise ValueError("tls_cert is set but http_tls is false")
         return self
+
+    def certificate_names(self) -> list[str]:
+        """The names the self-signed certificate must carry for this adapter."""
+        names = [self.public_host, self.http_host]
+        if self.http_public:
+            names.append(self.http_public.rpartition(":")[0] or self.http_public)
+        return [*names, *PASSPORT_HOSTS]
 
 
 def _run_on_loop(coro: Coroutine[Any, Any, Any]) -> Deferred[Any]:
@@ -120,27 +165,40 @@ class MsnAdapter:
         def login_host() -> str:
             if config.http_public:
                 return config.http_public
-            return f"{config.http_host}:{http_bound[0] if http_bound else config.http_port}"
+            port = http_bound[0] if http_bound else config.http_port
+            host = config.public_host if config.http_host in WILDCARDS else config.http_host
+            return host if port == 443 else f"{host}:{port}"
 
-        site = Site(PassportResource(service, login_host))
-        site.displayTracebacks = False
-        factory: object = site
-        if config.tls_cert is not None:
-            context = server_context(config.tls_cert, cast(str, config.tls_key))
-            factory = TlsServerFactory(cast(IProtocolFactory, site), context)
-        http_port = tcp.listenTCP(config.http_port, factory, interface=config.http_host)
+        site_type: Any = PassportSite  # twisted.web's Site is untyped
+        site = site_type(PassportResource(service, login_host), timeout=config.http_timeout)
+        certificate: TlsCertificate | None = None
+        if not config.http_tls:
+            http_port = tcp.listenTCP(config.http_port, site, interface=config.http_host)
+        else:
+            if config.tls_cert is not None and config.tls_key is not None:
+                certificate = tls.configured_certificate(config.tls_cert, config.tls_key)
+            else:
+                certificate = await core.tls_certificate(config.certificate_names())
+            options = tls.server_options(certificate)
+            http_port = tcp.listenSSL(config.http_port, site, options, interface=config.http_host)
         self._ports.append(http_port)
         http_bound.append(_port(http_port).getHost().port)
-        scheme = "https" if config.tls_cert else "http"
 
         def where(port: IListeningPort) -> str:
             host = _port(port).getHost()
             return f"{host.host}:{host.port}"
 
+        if certificate is None:
+            login = f"msn passport nexus/login on http://{where(http_port)} (plain HTTP)"
+        else:
+            login = (
+                f"msn passport nexus/login on https://{where(http_port)} "
+                f"(certificate {certificate.cert_path}, SHA-256 {certificate.sha256})"
+            )
         return [
             Listener(f"msn notification server on {where(ns_port)}", ns_port),
             Listener(f"msn switchboard on {where(sb_port)} (announced as {sb_address})", sb_port),
-            Listener(f"msn passport nexus/login on {scheme}://{where(http_port)}", http_port),
+            Listener(login, http_port),
         ]
 
     async def stop(self) -> None:

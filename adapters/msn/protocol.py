@@ -1,4 +1,6 @@
-"""Twisted glue for MSN: notification server, switchboard and Passport HTTP endpoint.
+"""Twisted glue for MSN: notification server and switchboard.
+
+The Passport HTTP endpoint (nexus and login) lives in :mod:`adapters.msn.login_http`.
 
 Thin by design: bytes go through :mod:`codec`, decisions through :mod:`session`,
 :mod:`lists` and :mod:`switchboard`, content through :mod:`translate`; this module
@@ -31,12 +33,10 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request
 
 from adapters import timers
 from adapters.contract import CoreServices, Delivery
-from adapters.msn import lists, passport
+from adapters.msn import lists
 from adapters.msn.codec import (
     SB_MAX_PAYLOAD,
     Command,
@@ -47,7 +47,6 @@ from adapters.msn.codec import (
     Role,
 )
 from adapters.msn.session import (
-    TICKET_PURPOSE,
     AnswerRing,
     ChangePresence,
     CheckPassword,
@@ -92,7 +91,7 @@ from schema.events import (
     PresenceState,
     Typing,
 )
-from schema.records import PlainPasswordProof, PresencePolicy
+from schema.records import PresencePolicy
 
 T = TypeVar("T")
 Runner = Callable[[Coroutine[Any, Any, T]], "Deferred[T]"]
@@ -128,7 +127,6 @@ def _transport(protocol: Protocol) -> Transport | None:
 
 log = Logger(namespace="adapters.msn")
 
-TICKET_LIFETIME = 300.0
 MAX_BODY_CHARS = 4096
 ERR_TOO_MANY_GROUPS = 223  # "cannot create more groups" (ADG)
 
@@ -944,64 +942,3 @@ class SwitchboardFactory(Factory):
 
     def buildProtocol(self, addr: object) -> SwitchboardProtocol:
         return SwitchboardProtocol(self.service)
-
-
-# ---------------------------------------------------------------- Passport HTTP
-
-
-class PassportResource(Resource):
-    """The nexus and login endpoints: any GET without credentials is the nexus."""
-
-    isLeaf = True
-
-    def __init__(self, service: MsnService, login_host: Callable[[], str]) -> None:
-        Resource.__init__(self)
-        self.service = service
-        self.login_host = login_host
-
-    def render_GET(self, request: Request) -> bytes | int:
-        request.setHeader(b"Cache-Control", b"private")
-        request.setHeader(b"Content-Type", b"text/html")
-        header = request.getHeader(b"authorization")
-        if header is None:
-            request.setHeader(b"PassportURLs", passport.nexus_header(self.login_host()).encode())
-            return b""
-        sign_in = passport.parse_authorization(header.decode("utf-8", "replace"))
-        address: str | None = None
-        if sign_in is not None:
-            try:
-                address = make_address("msn", sign_in.email)
-            except AddressError:
-                address = None
-        if sign_in is None or address is None:
-            return self._refuse(request)
-        proof = PlainPasswordProof(sign_in.password)
-        d = self.service.run(self.service.core.check_login(address, proof))
-
-        def checked(result: Any) -> None:
-            if result.ok and result.account is not None and not result.account.disabled:
-                ticket = self.service.signer.issue(
-                    TICKET_PURPOSE, address, self.service.now(), TICKET_LIFETIME
-                )
-                request.setHeader(b"Authentication-Info", passport.success_header(ticket).encode())
-            else:
-                log.info(
-                    "msn: passport sign-in refused for {address}: {outcome}",
-                    address=address,
-                    outcome=str(result.outcome),
-                )
-                self._refuse(request)
-            request.finish()
-
-        def failed(failure: Failure) -> None:
-            _log_failure(failure, "passport sign-in")
-            request.setResponseCode(500)
-            request.finish()
-
-        d.addCallbacks(checked, failed)
-        return NOT_DONE_YET
-
-    def _refuse(self, request: Request) -> bytes:
-        request.setResponseCode(401)
-        request.setHeader(b"WWW-Authenticate", passport.failure_header().encode())
-        return b""

@@ -12,10 +12,10 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from adapters.msn import challenge
 from adapters.msn.codec import Command, CommandCodec, ErrorReply, Frame, Role
+from adapters.msn.login_http import PassportResource
 from adapters.msn.protocol import (
     MsnService,
     NotificationFactory,
-    PassportResource,
     SwitchboardFactory,
 )
 from adapters.msn.session import NsConfig

@@ -25,6 +25,9 @@ What it models, the way gateway/core.py does:
   the address and have consent. ``put_contact`` only stores (the real core also
   announces a consent change made that way).
 - Adapter data, with the contract's bounds and ValueError.
+- TLS: ``tls_certificate`` records the names asked for in ``tls_names`` and returns
+  ``tls`` (set it to a certificate a test made), or raises LookupError as a node
+  without a data directory does.
 Not modelled: nodes, linked persons, the bot, dedupe, splitting long messages, hops.
 """
 
@@ -46,6 +49,7 @@ from adapters.contract import (
     Delivery,
     OpenedSession,
     ShowsTyping,
+    TlsCertificate,
 )
 from gateway import router
 from schema import scram
@@ -123,6 +127,8 @@ class FakeCore:
     allow_registration: bool = True
     next_uin: int = 800000
     fail_contacts: bool = False  # contacts() raises, as with the store down
+    tls: TlsCertificate | None = None
+    tls_names: list[str] = field(default_factory=list)
     _counter: int = 0
     _verifiers: dict[str, scram.ScramVerifier] = field(default_factory=dict)
 
@@ -202,6 +208,12 @@ class FakeCore:
             return ScramParameters(fake, SCRAM_ITERATIONS)
         verifier = self._verifier(address)
         return ScramParameters(verifier.salt, verifier.iterations)
+
+    async def tls_certificate(self, host_names: Sequence[str]) -> TlsCertificate:
+        self.tls_names.extend(host_names)
+        if self.tls is None:
+            raise LookupError("no TLS certificate in this test")
+        return self.tls
 
     async def register_account(
         self, network: str, password: str, display_name: str
