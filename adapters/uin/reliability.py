@@ -18,6 +18,7 @@ A datagram retransmitted ``max_retransmits`` times without an ack kills the chan
 Acknowledging. Every datagram carries in its header the cumulative ack: the highest
 sequence number up to which everything has arrived. An explicit ACK (unsequenced)
 adds a 32-bit selective bitmap for what arrived beyond that (bit i = seq ack+2+i).
+An ack, cumulative or selective, for a number never sent is the peer's protocol error.
 The receiver acks every sequenced datagram it gets, new or duplicate, so a lost ack
 is repaired by the next retransmission.
 
@@ -176,6 +177,8 @@ class ReliableChannel:
             raise UinProtocolError("ack for a datagram never sent")
         for seq in [s for s in self._in_flight if s <= ack]:
             self._acknowledged(seq, now)
+        if selective and ack + 2 + selective.bit_length() - 1 >= self._next_seq:
+            raise UinProtocolError("selective ack for a datagram never sent")
         for i in range(32):
             if selective >> i & 1:
                 self._acknowledged(ack + 2 + i, now)
