@@ -24,7 +24,8 @@ is repaired by the next retransmission.
 
 Receiving. Sequence numbers at or below the cumulative ack are duplicates: dropped
 (and re-acked). Up to ``receive_window`` numbers beyond it are buffered; anything
-further is dropped unacked (the sender cannot legitimately be that far ahead).
+further is a protocol error: a sender keeps at most ``window`` (32) unacked and the
+selective bitmap covers 32 more, so a correct one is never more than 64 ahead.
 Commands leave the channel strictly in sequence order, each exactly once.
 Unsequenced commands (seq 0: ACK, GOODBYE) are handed up at once.
 
@@ -202,7 +203,7 @@ class ReliableChannel:
             self._ack_due = True
             return []
         if seq > self._received_up_to + self.config.receive_window:
-            return []
+            raise UinProtocolError(f"seq {seq} beyond the receive window")
         self._buffer[seq] = body
         self._ack_due = True
         ready: list[Body] = []
