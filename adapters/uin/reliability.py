@@ -106,12 +106,19 @@ class ReliableChannel:
 
     # ---- sending ------------------------------------------------------------------
 
-    def send(self, body: Body) -> None:
-        """Queue a reliable command."""
+    def send(self, body: Body) -> int:
+        """Queue a reliable command; the sequence number it will carry (0: the channel
+        is dead and nothing was queued)."""
         if body.COMMAND in UNSEQUENCED:
             raise ValueError(f"{body.COMMAND.name} is not a reliable command")
-        if self.dead is None:
-            self._waiting.append(body)
+        if self.dead is not None:
+            return 0
+        self._waiting.append(body)
+        return self._next_seq + len(self._waiting) - 1
+
+    def acknowledged(self, seq: int) -> bool:
+        """The peer has acknowledged the datagram numbered ``seq``."""
+        return 0 < seq < self._next_seq and seq not in self._in_flight
 
     @property
     def idle(self) -> bool:

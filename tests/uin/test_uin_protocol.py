@@ -365,11 +365,14 @@ def test_message_to_unknown_uin_reports_failure_with_our_msg_id() -> None:
     net, a, _b = _logged_in_pair()
     msg_id = a.do(lambda m: m.send_message(999999, "누구세요?"))
     assert net.run(5, lambda: bool(a.of_kind("message_failed")))
-    assert a.of_kind("message_failed")[0] == {
+    failed = a.of_kind("message_failed")[0]
+    assert failed == {
+        **failed,
         "event": "message_failed",
         "to": 999999,
         "msg_id": msg_id,
         "error": "unknown_recipient",
+        "text": "누구세요?",  # the client names the message that failed
     }
 
 

@@ -323,13 +323,17 @@ class ClientSession:
             events.append(Disconnected(ErrorCode.LOGGED_OUT))
         return events
 
-    def send(self, body: Body) -> bool:
+    def send(self, body: Body) -> int:
+        """Queue a reliable command: its sequence number, or 0 when not online."""
         if body.COMMAND is Command.LOGOUT:
             raise ValueError("use logout()")
         if self.state is not ClientState.ONLINE or self._channel is None:
-            return False
-        self._channel.send(body)
-        return True
+            return 0
+        return self._channel.send(body)
+
+    def acknowledged(self, seq: int) -> bool:
+        """The server acknowledged our datagram ``seq`` (it holds that command)."""
+        return self._channel is not None and self._channel.acknowledged(seq)
 
     def logout(self, now: float) -> list[ClientEvent]:
         before = self.state
