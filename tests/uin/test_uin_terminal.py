@@ -5,7 +5,12 @@ gateway process, and its errors for a server address it cannot use."""
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
 import re
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +24,7 @@ from adapters.uin.client.cli import ClientRunner
 from adapters.uin.client.session import ClientSession
 from adapters.uin.client.terminal import Terminal
 
-from .script_client import ScriptClient
+from .script_client import REPO, ScriptClient
 from .test_uin_client import _run
 
 FACTORY = {"uin": {"factory": "adapters.uin.adapter:UinAdapter"}}
@@ -243,3 +248,94 @@ def test_ctrl_c_logs_out_and_exits_0(node: Any) -> None:
         assert await _blocking(uin_sessions) == []
 
     _as_person(port, scenario)
+
+
+class Pty:
+    """``uin-client`` as a person starts it: a child process on a pseudo-terminal."""
+
+    def __init__(self, port: int, uin: int, password: str) -> None:
+        master, slave = pty.openpty()
+        env = dict(os.environ, UIN_PASSWORD=password, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
+        env["PYTHONPATH"] = str(REPO)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "adapters.uin.client",
+                "--server",
+                f"127.0.0.1:{port}",
+                "--uin",
+                str(uin),
+            ],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=str(REPO),
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.master = master
+        self.screen = b""
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.screen += chunk
+
+    def text(self) -> str:
+        plain = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r", b"", self.screen)
+        return plain.decode("utf-8", "replace")
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def wait_text(self, needle: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            assert time.monotonic() < deadline, f"no {needle!r} on screen:\n{self.text()}"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.mark.slow
+def test_real_terminal_keeps_the_half_typed_line_and_ctrl_c_exits_0(node: Any) -> None:
+    """On a real (pseudo-)terminal: a message arriving while a line is half typed is
+    shown and the line is kept whole; Ctrl-C logs out and the process exits 0."""
+    port = node.port("uin")
+    younghee = ScriptClient(port, YOUNGHEE, "pw-y")
+    me = Pty(port, ME, "pw-me")
+    try:
+        younghee.kind("logged_in")
+        me.wait_text("logged in as 700123")
+        me.type(f"/msg {YOUNGHEE} 반")  # half a line, not sent yet
+        time.sleep(0.3)
+        younghee.send(f"/msg {ME} 끼어들기")
+        me.wait_text("700456: 끼어들기")
+        time.sleep(0.3)
+        # The prompt line was erased (ESC [ J) before the message was written, and drawn
+        # again below it with the half line: the message is not glued to what is typed.
+        raw = me.screen.decode("utf-8", "replace")
+        before, _, after = raw.partition("700456: 끼어들기")
+        assert "\x1b[J" in before[before.rindex("반") :], repr(raw)
+        assert f"/msg {YOUNGHEE} 반" in after, repr(raw)
+        me.type("가워요\r")
+        got = younghee.wait_for(lambda e: e["event"] == "message")
+        assert got["text"] == "반가워요"
+        me.wait_text("반가워요 ✓")
+        me.type("\x03")  # Ctrl-C
+        assert me.proc.wait(10) == 0
+    finally:
+        me.close()
+        younghee.kill()
