@@ -45,6 +45,7 @@ from adapters.uin.client.session import (
     RegistrationClient,
 )
 from adapters.uin.codec import ErrorCode, Status, UinProtocolError
+from adapters.uin.translate import MAX_BODY_CHARS
 
 DEFAULT_PORT = 4000
 EXIT_OK, EXIT_LOST, EXIT_USAGE, EXIT_ADDRESS = 0, 1, 2, 3
@@ -279,7 +280,11 @@ class ClientRunner:
         elif intent.verb == "quit":
             self.quit()
         if not ok:
-            self.emit({"event": "error", "text": f"cannot {intent.verb} now (not logged in?)"})
+            online = self.session.state is ClientState.ONLINE
+            why = "not logged in right now"
+            if online and intent.verb in ("msg", "reply"):
+                why = f"message too long (at most {MAX_BODY_CHARS} characters)"
+            self.emit({"event": "error", "text": f"cannot {intent.verb}: {why}"})
         self._flush()
 
     def quit(self) -> None:
