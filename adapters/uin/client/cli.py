@@ -355,7 +355,7 @@ async def _chat(args: argparse.Namespace, password: str, server: tuple[str, int]
                 return
             line = raw.decode("utf-8", errors="replace")
             try:
-                intent = parse_command(line, runner.current_chat)
+                intent = parse_command(line, runner.target)
             except CommandError as exc:
                 emit({"event": "error", "text": str(exc)})
                 continue
