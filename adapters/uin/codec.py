@@ -39,6 +39,7 @@ TAG_SIZE = 16
 MAX_COOKIE = 32
 MAX_SALT = 64
 MAX_U32 = 0xFFFFFFFF
+MAX_REQUEST_TEXT = 1000  # CONTACT_ADD, AUTH_REQUEST, AUTH_REPLY texts (section 4.12)
 
 FLAG_MAC = 0x01
 HELLO_WANT_UTF8 = 0x01
@@ -110,6 +111,7 @@ class ErrorCode(IntEnum):
     TIMEOUT = 0x0021
     SERVER_SHUTDOWN = 0x0022
     LOGGED_OUT = 0x0023
+    LOGGED_IN_ELSEWHERE = 0x0024
 
 
 class Status(IntEnum):
@@ -203,6 +205,13 @@ def _flag(value: int) -> bool:
     if value > 1:
         raise UinProtocolError(f"boolean field is {value}")
     return value == 1
+
+
+def _request_text(r: Reader) -> bytes:
+    text = r.long_bytes()
+    if len(text) > MAX_REQUEST_TEXT:
+        raise UinProtocolError("request text longer than 1000 bytes")
+    return text
 
 
 def _check_u32(v: int, name: str) -> None:
@@ -453,7 +462,7 @@ class ContactAdd(Body):
 
     @classmethod
     def decode_payload(cls, r: Reader) -> Self:
-        return cls(r.u32(), r.long_bytes())
+        return cls(r.u32(), _request_text(r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,7 +538,7 @@ class AuthRequest(Body):
 
     @classmethod
     def decode_payload(cls, r: Reader) -> Self:
-        return cls(r.u32(), r.long_bytes())
+        return cls(r.u32(), _request_text(r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,7 +553,7 @@ class AuthReply(Body):
 
     @classmethod
     def decode_payload(cls, r: Reader) -> Self:
-        return cls(r.u32(), _flag(r.u8()), r.long_bytes())
+        return cls(r.u32(), _flag(r.u8()), _request_text(r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -810,8 +819,27 @@ def mac(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()[:MAC_SIZE]
 
 
-def peek(data: bytes) -> Header:
-    """The header of ``data`` with its sizes checked, before any integrity check."""
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A datagram's header as raw numbers: only what is needed to find its session and
+    check its trailer (section 3). Nothing in it is trusted before the check."""
+
+    flags: int
+    command: int
+    seq: int
+    ack: int
+    session_id: int
+    uin: int
+    length: int
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.flags & FLAG_MAC)
+
+
+def frame(data: bytes) -> Frame:
+    """The framing checks of section 3 (size, magic, version, length against the
+    trailer that flags bit 0 announces). A datagram failing them is always dropped."""
     if len(data) > MAX_DATAGRAM:
         raise UinProtocolError("datagram larger than 1200 bytes")
     if len(data) < HEADER_SIZE + CRC_SIZE:
@@ -821,12 +849,47 @@ def peek(data: bytes) -> Header:
         raise UinProtocolError("bad magic")
     if version != VERSION:
         raise UinProtocolError(f"unsupported version {version}")
-    if flags & ~FLAG_MAC:
-        raise UinProtocolError("unknown header flag")
     trailer = MAC_SIZE if flags & FLAG_MAC else CRC_SIZE
     if HEADER_SIZE + length + trailer != len(data):
         raise UinProtocolError("length field disagrees with the datagram size")
-    return Header(flags, _enum(Command, command), seq, ack, session_id, uin, length)
+    return Frame(flags, command, seq, ack, session_id, uin, length)
+
+
+def _header(f: Frame) -> Header:
+    if f.flags & ~FLAG_MAC:
+        raise UinProtocolError("reserved header flag set")
+    return Header(f.flags, _enum(Command, f.command), f.seq, f.ack, f.session_id, f.uin, f.length)
+
+
+def peek(data: bytes) -> Header:
+    """The header of ``data`` with its sizes, flags and command checked, before any
+    integrity check."""
+    return _header(frame(data))
+
+
+def check(data: bytes, f: Frame, key: bytes | None = None) -> None:
+    """Verify the trailer of a framed datagram: the HMAC under ``key`` (which an
+    authenticated datagram needs) or the CRC-32. IntegrityError if it does not check."""
+    body_end = HEADER_SIZE + f.length
+    signed, trailer = data[:body_end], data[body_end:]
+    if f.authenticated:
+        if key is None or not hmac.compare_digest(mac(key, signed), trailer):
+            raise IntegrityError("bad datagram MAC")
+    elif zlib.crc32(signed).to_bytes(4, "big") != trailer:
+        raise IntegrityError("bad datagram CRC")
+
+
+def parse(data: bytes, f: Frame) -> Datagram:
+    """Everything section 3 asks after the check: reserved flags, a known command, a
+    payload that parses with nothing left over, HELLO's size. For a datagram whose
+    MAC verified, failing here is the authenticated peer's protocol error."""
+    header = _header(f)
+    reader = Reader(data[HEADER_SIZE : HEADER_SIZE + f.length])
+    body = BODIES[header.command].decode_payload(reader)
+    reader.end()
+    if header.command is Command.HELLO and len(data) < MIN_HELLO:
+        raise UinProtocolError("hello shorter than 512 bytes")
+    return Datagram(body, header.session_id, header.uin, header.seq, header.ack)
 
 
 def encode(datagram: Datagram, key: bytes | None = None) -> bytes:
@@ -859,17 +922,7 @@ def decode(data: bytes, key: bytes | None = None) -> Datagram:
     """Parse and verify one datagram. An authenticated datagram needs ``key``; an
     unauthenticated one is accepted whatever ``key`` is (the caller decides whether
     its state allows an unauthenticated command)."""
-    header = peek(data)
-    body_end = HEADER_SIZE + header.length
-    signed, trailer = data[:body_end], data[body_end:]
-    if header.authenticated:
-        if key is None or not hmac.compare_digest(mac(key, signed), trailer):
-            raise IntegrityError("bad datagram MAC")
-    elif zlib.crc32(signed).to_bytes(4, "big") != trailer:
-        raise IntegrityError("bad datagram CRC")
-    reader = Reader(data[HEADER_SIZE:body_end])
-    body = BODIES[header.command].decode_payload(reader)
-    reader.end()
-    if header.command is Command.HELLO and len(data) < MIN_HELLO:
-        raise UinProtocolError("hello shorter than 512 bytes")
-    return Datagram(body, header.session_id, header.uin, header.seq, header.ack)
+    f = frame(data)
+    _header(f)  # an unknown command or flag is reported before a bad trailer
+    check(data, f, key)
+    return parse(data, f)

@@ -59,7 +59,7 @@ from adapters.uin.codec import (
     UinProtocolError,
     decode,
     encode,
-    peek,
+    frame,
 )
 from adapters.uin.session import (
     CommandReceived,
@@ -278,15 +278,15 @@ class UinServer(DatagramProtocol):
             self._drop(address, "rate limited")
             return
         try:
-            header = peek(datagram)
+            header = frame(datagram)  # framing only: the session checks the rest
         except UinProtocolError as exc:
             self._drop(address, str(exc))
             return
         if header.session_id == 0:
-            if header.command is Command.HELLO:
+            if header.command == Command.HELLO:
                 self._hello(datagram, address, now)
             else:
-                self._drop(address, f"{header.command.name} without a session")
+                self._drop(address, f"command {header.command:#06x} without a session")
             return
         conn = self.connections.get(header.session_id)
         if conn is not None:
@@ -437,6 +437,7 @@ class UinServer(DatagramProtocol):
         self._flush(conn)
         if conn.session.state is not State.OPENING:
             return
+        self._take_over(conn)
         conn.link = UinLink(self, conn)
         presence = presence_to_canonical(conn.session.hello.presence)
         if presence is PresenceState.OFFLINE:
@@ -461,6 +462,22 @@ class UinServer(DatagramProtocol):
         conn.replayed.clear()
         self._handle(conn, conn.session.opened())
         self._push_contacts(conn)
+
+    def _take_over(self, conn: Connection) -> None:
+        """One logged-in session per UIN on this node (spec section 6, "Two logins"):
+        the newer login wins, the older one is told GOODBYE(LOGGED_IN_ELSEWHERE)."""
+        for other in list(self.connections.values()):
+            if (
+                other is not conn
+                and other.owner == conn.owner
+                and other.session.state in (State.OPENING, State.ONLINE)
+            ):
+                self.log.info(
+                    "uin: {owner} logged in again from {host}: the older session ends",
+                    owner=conn.owner,
+                    host=conn.address[0],
+                )
+                self._handle(other, other.session.close(ErrorCode.LOGGED_IN_ELSEWHERE))
 
     def _ended(self, conn: Connection, reason: ErrorCode) -> None:
         if conn.closed:
@@ -532,7 +549,10 @@ class UinServer(DatagramProtocol):
             except UinProtocolError:
                 self._handle(conn, conn.session.close(ErrorCode.PROTOCOL_ERROR))
                 return
-            if whole is not None:
+            if whole is not None and not whole.text:
+                # Section 7.2: empty messages are not sent; refused, the session goes on.
+                self.send(conn, MessageFailed(whole.uin, whole.msg_id, ErrorCode.BAD_REQUEST))
+            elif whole is not None:
                 self._submit_message(conn, whole.uin, whole.msg_id, whole.text)
         elif isinstance(body, TypingNotice):
             self._guarded(conn, self._typing(conn, body.uin, body.active))
@@ -681,6 +701,8 @@ class UinServer(DatagramProtocol):
         bodies: list[Body]
         if conn.offline_replay:
             conn.replayed.add(event.id)
+        if isinstance(event, Message) and not event.body:
+            return True  # section 7.2: no empty MESSAGE is ever sent (nothing to show)
         if isinstance(event, Message):
             msg_id = conn.next_msg_id
             conn.next_msg_id = conn.next_msg_id % 0xFFFFFFFF + 1

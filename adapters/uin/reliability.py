@@ -18,12 +18,14 @@ A datagram retransmitted ``max_retransmits`` times without an ack kills the chan
 Acknowledging. Every datagram carries in its header the cumulative ack: the highest
 sequence number up to which everything has arrived. An explicit ACK (unsequenced)
 adds a 32-bit selective bitmap for what arrived beyond that (bit i = seq ack+2+i).
+An ack, cumulative or selective, for a number never sent is the peer's protocol error.
 The receiver acks every sequenced datagram it gets, new or duplicate, so a lost ack
 is repaired by the next retransmission.
 
 Receiving. Sequence numbers at or below the cumulative ack are duplicates: dropped
 (and re-acked). Up to ``receive_window`` numbers beyond it are buffered; anything
-further is dropped unacked (the sender cannot legitimately be that far ahead).
+further is a protocol error: a sender keeps at most ``window`` (32) unacked and the
+selective bitmap covers 32 more, so a correct one is never more than 64 ahead.
 Commands leave the channel strictly in sequence order, each exactly once.
 Unsequenced commands (seq 0: ACK, GOODBYE) are handed up at once.
 
@@ -104,12 +106,19 @@ class ReliableChannel:
 
     # ---- sending ------------------------------------------------------------------
 
-    def send(self, body: Body) -> None:
-        """Queue a reliable command."""
+    def send(self, body: Body) -> int:
+        """Queue a reliable command; the sequence number it will carry (0: the channel
+        is dead and nothing was queued)."""
         if body.COMMAND in UNSEQUENCED:
             raise ValueError(f"{body.COMMAND.name} is not a reliable command")
-        if self.dead is None:
-            self._waiting.append(body)
+        if self.dead is not None:
+            return 0
+        self._waiting.append(body)
+        return self._next_seq + len(self._waiting) - 1
+
+    def acknowledged(self, seq: int) -> bool:
+        """The peer has acknowledged the datagram numbered ``seq``."""
+        return 0 < seq < self._next_seq and seq not in self._in_flight
 
     @property
     def idle(self) -> bool:
@@ -176,6 +185,8 @@ class ReliableChannel:
             raise UinProtocolError("ack for a datagram never sent")
         for seq in [s for s in self._in_flight if s <= ack]:
             self._acknowledged(seq, now)
+        if selective and ack + 2 + selective.bit_length() - 1 >= self._next_seq:
+            raise UinProtocolError("selective ack for a datagram never sent")
         for i in range(32):
             if selective >> i & 1:
                 self._acknowledged(ack + 2 + i, now)
@@ -199,7 +210,7 @@ class ReliableChannel:
             self._ack_due = True
             return []
         if seq > self._received_up_to + self.config.receive_window:
-            return []
+            raise UinProtocolError(f"seq {seq} beyond the receive window")
         self._buffer[seq] = body
         self._ack_due = True
         ready: list[Body] = []

@@ -42,6 +42,7 @@ from adapters.uin.codec import (
     FROM_CLIENT,
     FROM_SERVER,
     MAX_DATAGRAM,
+    MESSAGE_OFFLINE,
     Body,
     Challenge,
     Charset,
@@ -53,6 +54,7 @@ from adapters.uin.codec import (
     Login,
     LoginOk,
     Logout,
+    MessageFragment,
     Ping,
     Reader,
     Refused,
@@ -60,8 +62,11 @@ from adapters.uin.codec import (
     Register,
     Registered,
     UinProtocolError,
+    check,
     decode,
     encode,
+    frame,
+    parse,
     peek,
 )
 from adapters.uin.reliability import ReliabilityConfig, ReliableChannel
@@ -142,6 +147,19 @@ del S, I
 
 class UnexpectedInput(UinProtocolError):
     """An input the session table has no entry for in the current state."""
+
+
+# Client commands that only exist before login, with a CRC trailer (section 4).
+PRE_LOGIN = frozenset({Command.HELLO, Command.LOGIN, Command.REGISTER})
+
+
+def _check_client_body(body: Body, charset: Charset) -> None:
+    """What section 4 asks of a client command beyond its layout."""
+    if isinstance(body, MessageFragment):
+        if body.flags & MESSAGE_OFFLINE:
+            raise UinProtocolError("a client set the OFFLINE flag (the server's flag)")
+        if body.charset is not charset:
+            raise UinProtocolError("message charset is not the session charset")
 
 
 # ---- events the glue acts on --------------------------------------------------------
@@ -282,21 +300,31 @@ class ServerSession:
     def receive(self, data: bytes, now: float) -> list[SessionEvent]:
         """One datagram addressed to this session (source address already checked).
 
-        Raises UinProtocolError for anything that must be dropped without effect."""
-        header = peek(data)
-        if header.session_id != self.session_id or header.uin != self.uin:
+        Raises UinProtocolError for anything that must be dropped without effect:
+        framing errors, a bad CRC or MAC, and anything wrong in an unauthenticated
+        datagram. Once a datagram's MAC verifies, whatever else is wrong with it
+        (reserved bits, unknown command, payload, direction, state, seq, acks, limits)
+        ends the session with GOODBYE(PROTOCOL_ERROR): section 3 and 9."""
+        f = frame(data)
+        if f.session_id != self.session_id or f.uin != self.uin:
             raise UinProtocolError("datagram for another session")
-        if header.command is Command.HELLO:
-            raise UinProtocolError("a HELLO names no session")
-        if header.command is Command.LOGIN and not header.authenticated:
-            return self._receive_login(data)
+        if not f.authenticated:
+            header = peek(data)
+            if header.command is Command.LOGIN:
+                return self._receive_login(data)
+            raise UinProtocolError(f"unauthenticated {header.command.name} in a session")
         if self.state not in (State.OPENING, State.ONLINE):
             self._step(Input.DATAGRAM)  # raises: no other state takes one
-        if not header.authenticated or self._keys is None:
-            raise UinProtocolError(f"unauthenticated {header.command.name} after login")
-        datagram = decode(data, self._keys[0])  # IntegrityError: dropped by the glue
+        if self._keys is None:
+            raise UinProtocolError("authenticated datagram before the keys")
+        check(data, f, self._keys[0])  # IntegrityError: dropped by the glue
         try:
-            return self._receive_authenticated(header.command, datagram, now)
+            datagram = parse(data, f)
+            command = datagram.body.COMMAND
+            if command not in FROM_CLIENT or command in PRE_LOGIN:
+                raise UinProtocolError(f"{command.name} is not a client command after login")
+            _check_client_body(datagram.body, self.charset)
+            return self._receive_authenticated(datagram, now)
         except UinProtocolError:
             # The client proved who it is and then broke the protocol: end it.
             return self.close(ErrorCode.PROTOCOL_ERROR)
@@ -313,12 +341,8 @@ class ServerSession:
             self._outbox.append(self._login_ok())  # our LOGIN_OK was lost
         return []
 
-    def _receive_authenticated(
-        self, command: Command, datagram: Datagram, now: float
-    ) -> list[SessionEvent]:
+    def _receive_authenticated(self, datagram: Datagram, now: float) -> list[SessionEvent]:
         assert self._channel is not None
-        if command not in FROM_CLIENT:
-            raise UinProtocolError(f"{command.name} is not a client command")
         self._step(Input.DATAGRAM)
         events: list[SessionEvent] = []
         for body in self._channel.receive(datagram.seq, datagram.ack, datagram.body, now):

@@ -23,6 +23,7 @@ from adapters.uin.codec import (
     HEADER_SIZE,
     MAC_SIZE,
     MAX_DATAGRAM,
+    MAX_REQUEST_TEXT,
     MESSAGE_OFFLINE,
     Charset,
     ErrorCode,
@@ -36,15 +37,15 @@ from schema.text import VISIBLE, encode_visible, fold_for
 # MESSAGE payload before the text: uin, msg_id, time (4 each), flags, charset,
 # index, count (1 each), text length (2).
 MESSAGE_OVERHEAD = 4 + 4 + 4 + 1 + 1 + 1 + 1 + 2
-MAX_FRAGMENT_BYTES = MAX_DATAGRAM - HEADER_SIZE - MAC_SIZE - MESSAGE_OVERHEAD  # 1140
+MAX_FRAGMENT_BYTES = MAX_DATAGRAM - HEADER_SIZE - MAC_SIZE - MESSAGE_OVERHEAD  # 1138
 MAX_FRAGMENTS = 32
-MAX_MESSAGE_BYTES = MAX_FRAGMENT_BYTES * MAX_FRAGMENTS  # 36480
+MAX_MESSAGE_BYTES = MAX_FRAGMENT_BYTES * MAX_FRAGMENTS  # 36416
 # The longest body any client will get or may send: 4 UTF-8 bytes per character at
 # worst, with room for splits that stop short of a full fragment.
 MAX_BODY_CHARS = 8000
 MAX_STATUS_BYTES = 255
 MAX_NICK_BYTES = 255
-MAX_REQUEST_BYTES = 1000
+MAX_REQUEST_BYTES = MAX_REQUEST_TEXT
 
 _CODECS = {Charset.CP949: "cp949", Charset.UTF8: "utf-8"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet.testing import MemoryReactorClock
@@ -365,11 +366,14 @@ def test_message_to_unknown_uin_reports_failure_with_our_msg_id() -> None:
     net, a, _b = _logged_in_pair()
     msg_id = a.do(lambda m: m.send_message(999999, "누구세요?"))
     assert net.run(5, lambda: bool(a.of_kind("message_failed")))
-    assert a.of_kind("message_failed")[0] == {
+    failed = a.of_kind("message_failed")[0]
+    assert failed == {
+        **failed,
         "event": "message_failed",
         "to": 999999,
         "msg_id": msg_id,
         "error": "unknown_recipient",
+        "text": "누구세요?",  # the client names the message that failed
     }
 
 
@@ -480,3 +484,26 @@ def test_client_session_refuses_utf8_it_did_not_ask_for() -> None:
         pass
     else:
         raise AssertionError("accepted")
+
+
+def test_client_ends_session_on_a_mac_valid_bad_server_datagram() -> None:
+    """The client mirrors the server: a server datagram whose MAC verifies but which
+    breaks the protocol (a reserved header bit) ends the session with PROTOCOL_ERROR;
+    the same bytes with a wrong MAC are only dropped."""
+    from adapters.uin.client.session import ClientState, Disconnected
+    from adapters.uin.codec import ContactList, IntegrityError, mac
+
+    net, a, _b = _logged_in_pair()
+    conn = next(c for c in net.server.connections.values() if c.session.uin == 700123)
+    keys = conn.session.keys
+    assert keys is not None
+    sent = encode(Datagram(ContactList(True, ()), a.session.session_id, 700123, 0, 0), keys[1])
+    bad = bytearray(sent[:-16])
+    bad[3] |= 0x02  # a reserved flag bit
+    forged = bytes(bad) + bytes(16)
+    with pytest.raises(IntegrityError):  # the caller drops it
+        a.session.receive(forged, net.clock.seconds())
+    assert a.session.state is ClientState.ONLINE
+    events = a.session.receive(bytes(bad) + mac(keys[1], bytes(bad)), net.clock.seconds())
+    assert events == [Disconnected(ErrorCode.PROTOCOL_ERROR)]
+    assert a.session.state is ClientState.CLOSED

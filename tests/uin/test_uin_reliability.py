@@ -119,11 +119,24 @@ def test_window_limits_datagrams_in_flight() -> None:
     assert [s for s, _, _ in ch.datagrams_to_send(0.1)] == [5, 6]
 
 
-def test_far_future_sequence_numbers_are_ignored() -> None:
-    """A seq beyond the receive window is neither delivered nor buffered."""
+def test_far_future_sequence_numbers_are_a_protocol_error() -> None:
+    """A seq beyond the receive window cannot come from a correct sender: protocol error
+    (spec section 3: a MAC-valid datagram is never dropped silently)."""
     ch = ReliableChannel(0.0, ReliabilityConfig(receive_window=8))
-    assert ch.receive(20, 0, cmd(1), 0.0) == []
-    assert ch.datagrams_to_send(0.0) == []
+    assert ch.receive(8, 0, cmd(1), 0.0) == []  # the edge of the window is buffered
+    with pytest.raises(UinProtocolError):
+        ch.receive(9, 0, cmd(1), 0.0)
+
+
+def test_selective_ack_for_a_datagram_never_sent_is_a_protocol_error() -> None:
+    """A selective-ack bit naming a number not yet sent is refused; sent ones are taken."""
+    ch = ReliableChannel(0.0)
+    for i in range(3):
+        ch.send(cmd(i))
+    assert len(ch.datagrams_to_send(0.0)) == 3
+    ch.receive(0, 0, Ack(0b11), 0.1)  # seqs 2 and 3: sent
+    with pytest.raises(UinProtocolError):
+        ch.receive(0, 0, Ack(0b100), 0.2)  # seq 4: never sent
 
 
 def test_ack_for_a_datagram_never_sent_is_a_protocol_error() -> None:

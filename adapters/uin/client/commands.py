@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from adapters.uin.client.messenger import Contact, UiEvent
@@ -12,7 +13,10 @@ from adapters.uin.codec import Status
 
 HELP = """\
 commands:
-  /msg <uin> <text>        send a message (also: /m); plain lines go to the current chat
+  /msg <uin> <text>        send a message (also: /m) and make <uin> the current chat
+  /r <text>                reply to whoever wrote last (also: /reply)
+  <text>                   a plain line goes to the current chat (shown in the prompt),
+                           or, before you chose one, to whoever wrote last
   /chat <uin>              make <uin> the current chat
   /add <uin> [text]        add a contact and ask for authorization
   /auth <uin>              authorize <uin> (accept their request)
@@ -23,7 +27,9 @@ commands:
   /search <uin or nickname>
   /typing <uin> on|off
   /help                    this text
-  /quit                    log out and leave"""
+  /quit                    log out and leave (also Ctrl-C, or Ctrl-D on an empty line)
+your messages echo as "[12:34] → name (uin): text ✓" once the server has them
+(✓ delivered to the gateway, ✗ not delivered, with the reason)."""
 
 STATUS_NAMES = {s.name.lower(): s for s in Status if s is not Status.OFFLINE}
 
@@ -65,6 +71,10 @@ def parse_command(line: str, current_chat: int | None = None) -> Intent | None:
         if not tail:
             raise CommandError("usage: /msg <uin> <text>")
         return Intent("msg", _uin(first), tail)
+    if verb in ("r", "reply"):
+        if not rest.strip():
+            raise CommandError("usage: /r <text>")
+        return Intent("reply", text=rest.strip())
     if verb in ("chat", "add", "remove", "auth", "deny", "typing"):
         if not first:
             raise CommandError(f"usage: /{verb} <uin>")
@@ -92,9 +102,13 @@ def as_json(event: UiEvent) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def _who(uin: object, contacts: dict[int, Contact]) -> str:
-    contact = contacts.get(uin) if isinstance(uin, int) else None
-    return f"{contact.nickname} ({uin})" if contact and contact.nickname else str(uin)
+def _who(uin: object, contacts: dict[int, Contact], names: Mapping[int, str] | None = None) -> str:
+    """A UIN with its nickname beside it, when one is known: ``영희 (700456)``."""
+    if not isinstance(uin, int):
+        return str(uin)
+    contact = contacts.get(uin)
+    nickname = (contact.nickname if contact else "") or (names or {}).get(uin, "")
+    return f"{nickname} ({uin})" if nickname else str(uin)
 
 
 def _clock(seconds: object) -> str:
@@ -102,16 +116,32 @@ def _clock(seconds: object) -> str:
     return time.strftime("%H:%M", time.localtime(stamp))
 
 
-def describe(event: UiEvent, contacts: dict[int, Contact]) -> str:
+def describe(
+    event: UiEvent, contacts: dict[int, Contact], names: Mapping[int, str] | None = None
+) -> str:
     """One event as a line (or a few) for a person at a terminal."""
     kind = event.get("event")
+
+    def who(uin: object) -> str:
+        return _who(uin, contacts, names)
+
     if kind == "message":
         offline = " (sent while you were offline)" if event.get("offline") else ""
-        who = _who(event["from"], contacts)
-        return f"[{_clock(event.get('time'))}] {who}: {event['text']}{offline}"
+        return f"[{_clock(event.get('time'))}] {who(event['from'])}: {event['text']}{offline}"
+    if kind == "delivered":
+        return f"[{_clock(event.get('time'))}] → {who(event['to'])}: {event['text']} ✓"
+    if kind == "message_failed" and "text" in event:
+        return (
+            f"[{_clock(event.get('time'))}] → {who(event['to'])}: {event['text']}"
+            f" ✗ not delivered: {event['error']}"
+        )
+    if kind == "nickname":
+        return f"* {event['uin']} is {event['nickname']}"
+    if kind == "reconnecting":
+        return f"* connection lost; logging in again in {event['seconds']} s"
     if kind == "presence":
         text = f": {event['text']}" if event.get("text") else ""
-        return f"* {_who(event['uin'], contacts)} is {event['status']}{text}"
+        return f"* {who(event['uin'])} is {event['status']}{text}"
     if kind == "contacts":
         rows = event.get("contacts")
         if not isinstance(rows, list) or not rows:
@@ -129,12 +159,12 @@ def describe(event: UiEvent, contacts: dict[int, Contact]) -> str:
         return f"* {asker} wants to add you{text}: /auth {asker} to accept, /deny {asker} to refuse"
     if kind == "auth_reply":
         verdict = "accepted" if event.get("granted") else "refused"
-        return f"* {_who(event['from'], contacts)} {verdict} your request"
+        return f"* {who(event['from'])} {verdict} your request"
     if kind == "typing":
         doing = "is typing..." if event.get("active") else "stopped typing"
-        return f"* {_who(event['from'], contacts)} {doing}"
+        return f"* {who(event['from'])} {doing}"
     if kind == "message_failed":
-        return f"! message {event['msg_id']} to {event['to']} failed: {event['error']}"
+        return f"! message {event['msg_id']} to {who(event['to'])} failed: {event['error']}"
     if kind == "search_result":
         rows = event.get("results")
         if not isinstance(rows, list) or not rows:

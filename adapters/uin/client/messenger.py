@@ -1,12 +1,18 @@
 """The client's application model over a :class:`ClientSession`: contacts with
 presence, chats, authorization requests, search. Pure: it turns user intents into
 commands queued on the session and session events into UI events (plain dicts that
-the terminal prints readably or as one JSON object per line)."""
+the terminal prints readably or as one JSON object per line).
+
+Own messages: ``sent`` when queued, then ``delivered`` once the gateway acknowledged
+the last fragment (spec section 6: it holds the message, delivers it or stores it
+offline) or ``message_failed`` (MESSAGE_FAILED, or the session ended first). Nicknames
+come from the contact list and search results; a message from a UIN with no known
+nickname starts a quiet search for it (a ``nickname`` event when found)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adapters.uin.client.session import (
     ClientEvent,
@@ -73,9 +79,37 @@ class Contact:
         }
 
 
+@dataclass(slots=True)
+class Outgoing:
+    """One of our messages, until its fate is known (and a little after)."""
+
+    to: int
+    text: str
+    time: int
+    seqs: list[int] = field(default_factory=list)
+
+    def event(self, kind: str, msg_id: int, **more: object) -> UiEvent:
+        return {
+            "event": kind,
+            "to": self.to,
+            "msg_id": msg_id,
+            "text": self.text,
+            "time": self.time,
+            **more,
+        }
+
+
+RECENT = 256  # delivered messages kept to name them in a late MESSAGE_FAILED
+
+
 class Messenger:
     def __init__(self, session: ClientSession) -> None:
         self.session = session
+        self.names: dict[int, str] = {}  # nicknames learnt from lists and searches
+        self.last_from: int | None = None  # who wrote last (the reply target)
+        self._pending: dict[int, Outgoing] = {}
+        self._recent: dict[int, Outgoing] = {}
+        self._lookups: set[int] = set()  # quiet searches for a sender's nickname
         self.contacts: dict[int, Contact] = {}
         self._incoming_list: list[Contact] = []
         self._results: dict[int, list[UiEvent]] = {}
@@ -92,17 +126,30 @@ class Messenger:
     def _send(self, *bodies: Body) -> bool:
         return all(self.session.send(b) for b in bodies)
 
+    def name(self, uin: int) -> str:
+        """The nickname we know for ``uin`` ("" if none)."""
+        contact = self.contacts.get(uin)
+        return (contact.nickname if contact else "") or self.names.get(uin, "")
+
+    def replace_session(self, session: ClientSession) -> None:
+        """Carry on over a new login (reconnect): contacts and names stay."""
+        self.session = session
+        self._reassembler = Reassembler()
+
     def send_message(self, uin: int, text: str) -> int | None:
-        """Queue a message; its msg_id, or None when not online or too long."""
+        """Queue a message; its msg_id, or None when not online, empty or too long."""
         if not text or len(text) > MAX_BODY_CHARS:
             return None
         msg_id = self._next_msg_id
+        now = int(time.time())
         try:
-            parts = fragments(uin, msg_id, text, self.session.charset, time=int(time.time()))
+            parts = fragments(uin, msg_id, text, self.session.charset, time=now)
         except ValueError:
             return None
-        if not self._send(*parts):
+        seqs = [self.session.send(p) for p in parts]
+        if not all(seqs):
             return None
+        self._pending[msg_id] = Outgoing(uin, text, now, seqs)
         self._next_msg_id = self._next_msg_id % 0xFFFFFFFF + 1
         return msg_id
 
@@ -124,6 +171,14 @@ class Messenger:
 
     def request_contacts(self) -> bool:
         return self._send(ContactListGet())
+
+    def _look_up(self, uin: int) -> None:
+        if uin in self.names or self.name(uin):
+            return
+        self.names[uin] = ""  # asked once
+        search_id = self.search(str(uin))
+        if search_id is not None:
+            self._lookups.add(search_id)
 
     def search(self, text: str) -> int | None:
         search_id = self._next_search
@@ -148,9 +203,28 @@ class Messenger:
             elif isinstance(event, LoginFailed):
                 out.append({"event": "login_failed", "error": event.error.name.lower()})
             elif isinstance(event, Disconnected):
+                for msg_id, item in self._pending.items():
+                    out.append(item.event("message_failed", msg_id, error="disconnected"))
+                self._pending.clear()
                 out.append({"event": "disconnected", "reason": event.reason.name.lower()})
             elif isinstance(event, ServerCommand):
                 out.extend(self._command(event.body))
+        out.extend(self._settle())
+        return out
+
+    def _settle(self) -> list[UiEvent]:
+        """``delivered`` for each pending message whose fragments are all acked."""
+        done = [
+            msg_id
+            for msg_id, item in self._pending.items()
+            if all(self.session.acknowledged(seq) for seq in item.seqs)
+        ]
+        out: list[UiEvent] = []
+        for msg_id in done:
+            item = self._recent[msg_id] = self._pending.pop(msg_id)
+            out.append(item.event("delivered", msg_id))
+        while len(self._recent) > RECENT:
+            del self._recent[next(iter(self._recent))]
         return out
 
     def _decode(self, data: bytes) -> str:
@@ -165,6 +239,8 @@ class Messenger:
                 return [{"event": "error", "text": "garbled message dropped"}]
             if whole is None:
                 return []
+            self.last_from = whole.uin
+            self._look_up(whole.uin)
             return [
                 {
                     "event": "message",
@@ -202,19 +278,25 @@ class Messenger:
         if isinstance(body, TypingNotice):
             return [{"event": "typing", "from": body.uin, "active": body.active}]
         if isinstance(body, MessageFailed):
+            error = body.error.name.lower()
+            item = self._pending.pop(body.msg_id, None) or self._recent.pop(body.msg_id, None)
+            if item is not None and item.to == body.uin:
+                return [item.event("message_failed", body.msg_id, error=error)]
             return [
-                {
-                    "event": "message_failed",
-                    "to": body.uin,
-                    "msg_id": body.msg_id,
-                    "error": body.error.name.lower(),
-                }
+                {"event": "message_failed", "to": body.uin, "msg_id": body.msg_id, "error": error}
             ]
         if isinstance(body, SearchResult):
             found = self._results.setdefault(body.search_id, [])
             found.extend({"uin": i.uin, "nickname": self._decode(i.nickname)} for i in body.items)
+            for i in body.items:
+                if not self.name(i.uin):
+                    self.names[i.uin] = self._decode(i.nickname)
             if not body.last:
                 return []
+            if body.search_id in self._lookups:
+                self._lookups.discard(body.search_id)
+                rows = self._results.pop(body.search_id)
+                return [{"event": "nickname", **row} for row in rows if row["nickname"]]
             return [
                 {
                     "event": "search_result",

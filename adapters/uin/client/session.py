@@ -57,8 +57,11 @@ from adapters.uin.codec import (
     Registered,
     Status,
     UinProtocolError,
+    check,
     decode,
     encode,
+    frame,
+    parse,
     peek,
 )
 from adapters.uin.reliability import ReliabilityConfig, ReliableChannel
@@ -250,21 +253,26 @@ class ClientSession:
     def receive(self, data: bytes, now: float) -> list[ClientEvent]:
         if self.state in (ClientState.IDLE, ClientState.CLOSED):
             raise UinProtocolError(f"datagram in state {self.state.name}")  # late or stray
-        header = peek(data)
-        if header.command not in FROM_SERVER:
-            raise UinProtocolError(f"{header.command.name} is not a server command")
-        if header.uin != self.uin:
+        f = frame(data)
+        if f.uin != self.uin:
             raise UinProtocolError("datagram for another UIN")
-        if header.authenticated:
-            if self._keys is None or header.session_id != self.session_id:
+        if f.authenticated:
+            if self._keys is None or f.session_id != self.session_id:
                 raise UinProtocolError("authenticated datagram for no session of ours")
-            datagram = decode(data, self._keys[1])
+            check(data, f, self._keys[1])  # IntegrityError: dropped
+            # The server proved who it is: anything wrong from here on ends the session
+            # (spec section 3, second stage).
             try:
+                datagram = parse(data, f)
+                if datagram.body.COMMAND not in FROM_SERVER:
+                    raise UinProtocolError(f"{datagram.body.COMMAND.name} from the server")
                 return self._authenticated(datagram, now)
             except UinProtocolError:
                 self.state = ClientState.CLOSED
                 self._channel = None
                 return [Disconnected(ErrorCode.PROTOCOL_ERROR)]
+        if peek(data).command not in FROM_SERVER:
+            raise UinProtocolError("not a server command")
         datagram = decode(data)
         body = datagram.body
         if isinstance(body, HelloVerify):
@@ -315,13 +323,17 @@ class ClientSession:
             events.append(Disconnected(ErrorCode.LOGGED_OUT))
         return events
 
-    def send(self, body: Body) -> bool:
+    def send(self, body: Body) -> int:
+        """Queue a reliable command: its sequence number, or 0 when not online."""
         if body.COMMAND is Command.LOGOUT:
             raise ValueError("use logout()")
         if self.state is not ClientState.ONLINE or self._channel is None:
-            return False
-        self._channel.send(body)
-        return True
+            return 0
+        return self._channel.send(body)
+
+    def acknowledged(self, seq: int) -> bool:
+        """The server acknowledged our datagram ``seq`` (it holds that command)."""
+        return self._channel is not None and self._channel.acknowledged(seq)
 
     def logout(self, now: float) -> list[ClientEvent]:
         before = self.state
