@@ -61,6 +61,8 @@ from adapters.msn.session import (
     NsState,
     OpenRoom,
     Post,
+    PropertyChanged,
+    QueryList,
     SbAction,
     Send,
     SettingChanged,
@@ -136,7 +138,10 @@ ERR_TOO_MANY_GROUPS = 223  # "cannot create more groups" (ADG)
 GTC_FIELD = "gtc"
 GROUPS_FIELD = "groups"  # JSON list of group names
 GROUP_ALIASES_FIELD = "group_aliases"  # JSON object: a renamed group's old id -> its name
+PROPERTIES_FIELD = "prp"  # JSON object: PRP property -> value (the user's own)
+CONTACT_PROPERTIES_FIELD = "sbp"  # JSON object: contact id -> {SBP property -> value}
 MAX_GROUP_ALIASES = 64
+MAX_CONTACT_PROPERTIES = 256  # contacts with stored SBP properties (newest kept)
 
 
 def _json_field(data: Mapping[str, str], name: str) -> object:
@@ -172,7 +177,40 @@ def settings_from_data(data: Mapping[str, str]) -> lists.OwnerSettings:
         settings.group_aliases = {
             k: v for k, v in aliases.items() if isinstance(k, str) and isinstance(v, str)
         }
+    settings.properties = _string_map(_json_field(data, PROPERTIES_FIELD))
+    contacts = _json_field(data, CONTACT_PROPERTIES_FIELD)
+    if isinstance(contacts, dict):
+        settings.contact_properties = {
+            k: _string_map(v) for k, v in contacts.items() if isinstance(k, str)
+        }
     return settings
+
+
+def _string_map(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def property_changes(
+    settings: lists.OwnerSettings, contact: str | None, name: str, value: str | None
+) -> dict[str, str | None]:
+    """The adapter data fields a PRP (``contact`` None) or SBP changes. SBP keeps the
+    newest ``MAX_CONTACT_PROPERTIES`` contacts, so a client cannot grow it without end."""
+    if contact is None:
+        props = dict(settings.properties)
+        if value is None:
+            props.pop(name, None)
+        else:
+            props[name] = value
+        encoded = json.dumps(props, separators=(",", ":")) if props else None
+        return {PROPERTIES_FIELD: encoded}
+    table = dict(settings.contact_properties)
+    entry = dict(table.pop(contact, {}))  # re-inserted last: the newest
+    entry[name] = value or ""
+    table[contact] = entry
+    kept = dict(list(table.items())[-MAX_CONTACT_PROPERTIES:])
+    return {CONTACT_PROPERTIES_FIELD: json.dumps(kept, separators=(",", ":"))}
 
 
 def group_changes(
@@ -433,6 +471,10 @@ class NotificationProtocol(_Connection):
                 self._call_in_order(self._sync_snapshot, partial(self._synced, action.trid))
             elif isinstance(action, EditLists):
                 self._call_in_order(partial(self._edit, action), _ignore)
+            elif isinstance(action, PropertyChanged):
+                self._call_in_order(partial(self._save_property, action), _ignore)
+            elif isinstance(action, QueryList):
+                self._call_in_order(self._sync_snapshot, partial(self._queried, action))
             elif isinstance(action, SettingChanged):
                 if action.name == "GTC":
                     self._call_in_order(partial(self._save_gtc, action.value), _ignore)
@@ -551,6 +593,31 @@ class NotificationProtocol(_Connection):
                 reason=str(exc),
             )
 
+    async def _save_property(self, action: PropertyChanged) -> None:
+        settings = await self._settings()
+        changes = property_changes(settings, action.contact, action.name, action.value)
+        try:
+            await self.service.core.set_adapter_data(self.session.address, changes)
+        except ValueError as exc:
+            # Answered already (as a real server did, at once): the old value stays.
+            log.info(
+                "msn: {verb} of {handle} not saved: {reason}",
+                verb="PRP" if action.contact is None else "SBP",
+                handle=self.session.handle,
+                reason=str(exc),
+            )
+
+    def _queried(self, action: QueryList, snapshot: lists.ListSnapshot) -> None:
+        for line in lists.render_query(
+            self.session.version,
+            action.trid,
+            snapshot,
+            self.session.serial,
+            action.verb,
+            action.list_name,
+        ):
+            self.write(line)
+
     async def _sync_snapshot(self) -> lists.ListSnapshot:
         return await self._snapshot(await self._settings())
 
@@ -602,6 +669,11 @@ class NotificationProtocol(_Connection):
             gtc=settings.gtc,
             blp="AL" if policy is PresencePolicy.EVERYONE else "BL",
             group_aliases=tuple(settings.group_aliases.items()),
+            owner_properties=tuple(settings.properties.items()),
+            contact_properties=tuple(
+                (ident, tuple(props.items()))
+                for ident, props in settings.contact_properties.items()
+            ),
         )
 
     def _synced(self, trid: int, snapshot: lists.ListSnapshot) -> None:
