@@ -99,7 +99,7 @@ def test_msn_pecan_session_replayed_is_never_signed_off(
             wire.read_until(lambda: wire.closed)
         else:
             trid = last.trid
-            wire.read_until(lambda: wire.answered(trid) or wire.closed)
+            wire.read_until(lambda t=trid: wire.answered(t) or wire.closed)  # type: ignore[misc]
         errors = [f for f in wire.frames if isinstance(f, ErrorReply)]
         assert errors == [], f"answered {segment!r} with {errors}"
         assert not wire.closed or last.verb == "OUT", f"closed after {segment!r}"

@@ -408,13 +408,9 @@ def test_sbp_and_prp_are_kept_for_the_next_sync() -> None:
 def test_sbp_before_msnp10_and_unknown_properties_are_refused_without_closing() -> None:
     """SBP is MSNP10+ (502 below); an unknown PRP/SBP property is 201; the session stays."""
     old = logged_in(9)
-    assert sent(old.receive(parse("SBP 3 bob@example.com MFN Bob"), 1000.0)) == [
-        ErrorReply(502, 3)
-    ]
+    assert sent(old.receive(parse("SBP 3 bob@example.com MFN Bob"), 1000.0)) == [ErrorReply(502, 3)]
     new = logged_in(12)
-    assert sent(new.receive(parse("SBP 3 bob@example.com XYZ 1"), 1000.0)) == [
-        ErrorReply(201, 3)
-    ]
+    assert sent(new.receive(parse("SBP 3 bob@example.com XYZ 1"), 1000.0)) == [ErrorReply(201, 3)]
     assert sent(new.receive(parse("PRP 4 XYZ 1"), 1000.0)) == [ErrorReply(201, 4)]
     assert old.state is new.state is NsState.AUTHENTICATED
 
