@@ -30,7 +30,6 @@ from adapters.contract import (
     ShowsTyping,
 )
 from gateway import bot, router
-from gateway.aliases import display_with_network
 from gateway.config import BotSettings
 from gateway.credentials import SealingKey, check_proof, fake_scram_salt
 from gateway.facts import Facts
@@ -364,6 +363,26 @@ class GatewayCore:
         state, _ = await self.presence_with_text(await self._real(address), watcher)
         return state
 
+    async def presence_for_writer(self, address: str, writer: str) -> PresenceState:
+        """Whether ``writer`` may start a conversation with ``address`` now, as a
+        presence: the person's real merged presence whatever consent says (anyone not
+        blocked may write first, docs/adr/0009-first-contact.md), OFFLINE when any of
+        their addresses blocks ``writer``. Invisible stays invisible: the adapter of a
+        network where invisible means unreachable (MSN) refuses in its own terms."""
+        real = await self._real(address)
+        if await self._confirm_bot(real):
+            return PresenceState.ONLINE
+        linked = await self.facts.linked(real)
+        for a in linked:
+            entry = await self.facts.contact(a, writer)
+            if entry is not None and entry.blocked:
+                return PresenceState.OFFLINE
+        states = []
+        for a in linked:
+            for row in await self._live_rows(a):
+                states.append((row.info.presence, row.info.status_text))
+        return router.merged_presence(states)[0]
+
     async def presence_with_text(self, address: str, watcher: str) -> tuple[PresenceState, str]:
         if await self._confirm_bot(address):
             return (PresenceState.ONLINE, bot.STATUS_TEXT)  # for everyone, no consent needed
@@ -420,8 +439,10 @@ class GatewayCore:
         return await self.facts.alias(address, network)
 
     async def _display(self, address: str) -> str:
+        """The person's own display name (empty when none): each adapter shows it by
+        its network's naming rule (adapters.contract.Delivery.peer_display)."""
         info = await self.facts.info(address)
-        return display_with_network(info.display_name if info else "", address)
+        return info.display_name if info else ""
 
     async def linked(self, address: str) -> Sequence[str]:
         """Every address of the person owning ``address`` (itself when unlinked)."""

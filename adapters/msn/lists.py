@@ -358,14 +358,17 @@ def apply_edit(
     edit: ListEdit,
     serial: int,
     resolved: str | None = None,
+    shown: str = "",
 ) -> EditOutcome:
     """The outcome of ``edit`` against ``snapshot``.
 
     ``resolved`` is the real address behind a handle that is not yet on any list
-    (the caller asks the core); None means nobody owns it.
+    (the caller asks the core); None means nobody owns it. ``shown`` is the added
+    contact's name as every line shows it (translate.contact_name): the reply carries
+    it, not the name the client typed (which is only kept with the entry).
     """
     if isinstance(edit, AddToList):
-        return _add(version, trid, snapshot, edit, serial, resolved)
+        return _add(version, trid, snapshot, edit, serial, resolved, shown)
     if isinstance(edit, RemoveFromList):
         return _remove(version, trid, snapshot, edit, serial)
     if isinstance(edit, AddGroup):
@@ -386,6 +389,7 @@ def _add(
     edit: AddToList,
     serial: int,
     resolved: str | None,
+    shown: str = "",
 ) -> EditOutcome:
     existing = (
         snapshot.by_handle(edit.handle)
@@ -437,7 +441,7 @@ def _add(
         if edit.list_name == "FL" and edit.handle is None:
             reply = Command("ADC", trid, ("FL", f"C={contact_guid(address)}", edit.group or ""))
         elif edit.list_name == "FL":
-            args: tuple[str, ...] = ("FL", f"N={handle}", f"F={encode_name(name)}")
+            args: tuple[str, ...] = ("FL", f"N={handle}", f"F={encode_name(shown or name)}")
             args += (f"C={contact_guid(address)}",)
             if edit.group is not None:
                 args += (edit.group,)
@@ -445,7 +449,7 @@ def _add(
         else:
             reply = Command("ADC", trid, (edit.list_name, f"N={handle}"))
     else:
-        args = (edit.list_name, ser, handle, encode_name(name))
+        args = (edit.list_name, ser, handle, encode_name(shown or name))
         if edit.list_name == "FL":
             args += (edit.group or "0",)
         reply = Command("ADD", trid, args)

@@ -69,13 +69,13 @@ from adapters.msn.session import (
     SwitchboardSession,
     SyncLists,
 )
-from adapters.msn.switchboard import Room, RoomError, Rooms
+from adapters.msn.switchboard import MAX_PARTICIPANTS, Room, RoomError, Rooms
 from adapters.msn.tokens import TokenSigner
 from adapters.msn.translate import (
     TextContent,
     TypingContent,
+    contact_name,
     content_from_payload,
-    display_name_for,
     encode_name,
     presence_to_msn,
     text_payload_size,
@@ -133,6 +133,7 @@ log = Logger(namespace="adapters.msn")
 TICKET_LIFETIME = 300.0
 MAX_BODY_CHARS = 4096
 ERR_TOO_MANY_GROUPS = 223  # "cannot create more groups" (ADG)
+ERR_ROOM_FULL = 713  # the switchboard is full (CAL)
 
 # The user's adapter data fields (opaque to the core).
 GTC_FIELD = "gtc"
@@ -557,7 +558,7 @@ class NotificationProtocol(_Connection):
                 if state in (PresenceState.OFFLINE, PresenceState.INVISIBLE):
                     continue
                 handle = await core.present_as(entry.contact, "msn")
-                display = display_name_for(entry.contact, entry.display_name)
+                display = await self._name_of(entry.contact)
                 lines += lists.presence_lines(
                     self.session.version, handle, display, presence_to_msn(state), "", action.trid
                 )
@@ -621,7 +622,16 @@ class NotificationProtocol(_Connection):
     async def _sync_snapshot(self) -> lists.ListSnapshot:
         return await self._snapshot(await self._settings())
 
-    async def _snapshot(self, settings: lists.OwnerSettings) -> lists.ListSnapshot:
+    async def _name_of(self, address: str) -> str:
+        """The one name this client sees for ``address`` (translate.contact_name)."""
+        account = await self.service.core.account(address)
+        return contact_name(address, account.display_name if account else "")
+
+    async def _snapshot(
+        self, settings: lists.OwnerSettings, names: bool = True
+    ) -> lists.ListSnapshot:
+        """The user's lists. ``names``: look every contact's name up (for SYN); list
+        edits skip that and name only the contact they touch."""
         core = self.service.core
         owner = self.session.address
         policy = await core.presence_policy(owner)
@@ -639,7 +649,7 @@ class NotificationProtocol(_Connection):
                 lists.ListedContact(
                     handle=handle,
                     address=entry.contact,
-                    display=display_name_for(entry.contact, entry.display_name),
+                    display=await self._name_of(entry.contact) if names else "",
                     forward=entry.subscribed,
                     allow=entry.allowed,
                     block=entry.blocked,
@@ -654,7 +664,7 @@ class NotificationProtocol(_Connection):
                 lists.ListedContact(
                     handle=handle,
                     address=watcher,
-                    display=display_name_for(watcher, ""),
+                    display=await self._name_of(watcher) if names else "",
                     reverse=True,
                 )
             )
@@ -686,7 +696,7 @@ class NotificationProtocol(_Connection):
         core = self.service.core
         settings = await self._settings()
         edit = action.edit
-        snapshot = await self._snapshot(settings)
+        snapshot = await self._snapshot(settings, names=False)
         resolved: str | None = None
         if (
             isinstance(edit, lists.AddToList)
@@ -696,8 +706,24 @@ class NotificationProtocol(_Connection):
             resolved = await core.resolve(make_address("msn", edit.handle))
             if resolved == self.session.address:
                 resolved = None
+        shown = ""
+        if isinstance(edit, lists.AddToList):
+            target = (
+                snapshot.by_handle(edit.handle)
+                if edit.handle is not None
+                else snapshot.by_guid(edit.guid or "")
+            )
+            address = target.address if target is not None else resolved
+            if address:
+                shown = await self._name_of(address)
         outcome = lists.apply_edit(
-            self.session.version, action.trid, snapshot, edit, self.session.next_serial(), resolved
+            self.session.version,
+            action.trid,
+            snapshot,
+            edit,
+            self.session.next_serial(),
+            resolved,
+            shown,
         )
         if outcome.error is not None:
             self.write(ErrorReply(outcome.error, action.trid))
@@ -738,7 +764,7 @@ class NotificationProtocol(_Connection):
             state = await core.presence_of(outcome.request_from, self.session.address)
             if state not in (PresenceState.OFFLINE, PresenceState.INVISIBLE):
                 handle = await core.present_as(outcome.request_from, "msn")
-                name = display_name_for(outcome.request_from, outcome.put[0].display_name)
+                name = await self._name_of(outcome.request_from)
                 for line in lists.presence_lines(
                     self.session.version, handle, name, presence_to_msn(state)
                 ):
@@ -760,14 +786,14 @@ class NotificationProtocol(_Connection):
                 if state in (PresenceState.OFFLINE, PresenceState.INVISIBLE)
                 else presence_to_msn(state)
             )
-            display = delivery.peer_display or display_name_for(event.sender, "")
+            display = contact_name(event.sender, delivery.peer_display)
             for line in lists.presence_lines(
                 version, delivery.peer, display, code, event.status_text
             ):
                 self.write(line)
         elif isinstance(event, ContactRequest):
             # The RL line goes out whatever GTC says: GTC only tells the client whether to prompt.
-            display = delivery.peer_display or display_name_for(event.sender, "")
+            display = contact_name(event.sender, delivery.peer_display)
             for line in lists.reverse_add_lines(
                 version, delivery.peer, display, self.session.next_serial()
             ):
@@ -789,7 +815,7 @@ class NotificationProtocol(_Connection):
         rooms = self.service.rooms
         handle = self.session.handle
         peer = delivery.peer
-        display = delivery.peer_display or peer
+        display = contact_name(event.sender, delivery.peer_display)
         room = rooms.find(handle, peer)
         if room is None:
             origin = rooms.origin(event.id)
@@ -920,34 +946,49 @@ class SwitchboardProtocol(_Connection):
                 self.show_message(peer, display, delivery.event)
 
     def _invite(self, action: Invite) -> None:
+        """``CAL``. A connected MSN user of this node is rung at once (``RNG``) and
+        joins when they answer (``JOI`` then); anyone else joins virtually at once
+        (``JOI`` now), their messages going through the core. Anyone not blocking
+        the caller may be called: consent is about presence, not about writing
+        first (docs/adr/0009-first-contact.md)."""
         room = self.room
         if room is None:
             return
         core = self.service.core
         me = f"msn:{self.session.handle}"
 
-        async def look_up() -> tuple[int | None, str]:
+        async def look_up() -> tuple[int | None, str, str]:
             if action.handle == self.session.handle:
-                return lists.ERR_INVALID_USER, ""
+                return lists.ERR_INVALID_USER, "", ""
             try:
                 address = make_address("msn", action.handle)
             except AddressError:
-                return lists.ERR_INVALID_USER, ""
+                return lists.ERR_INVALID_USER, "", ""
             real = await core.resolve(address)
             if real is None:
-                return lists.ERR_INVALID_USER, ""
-            if await core.presence_of(real, me) in (PresenceState.OFFLINE, PresenceState.INVISIBLE):
-                return lists.ERR_NOT_ONLINE, ""
+                return lists.ERR_INVALID_USER, "", ""
+            if await core.presence_for_writer(real, me) in (
+                PresenceState.OFFLINE,
+                PresenceState.INVISIBLE,
+            ):
+                return lists.ERR_NOT_ONLINE, "", ""
             account = await core.account(real)
-            return None, display_name_for(real, account.display_name if account else "")
+            return None, contact_name(real, account.display_name if account else ""), real
 
-        def found(result: tuple[int | None, str]) -> None:
-            error, display = result
+        def found(result: tuple[int | None, str, str]) -> None:
+            error, display, real = result
             if error is not None:
                 self.write(ErrorReply(error, action.trid))
                 return
+            callee = self.service.link_for(action.handle) if real.startswith("msn:") else None
             try:
-                joins = self.service.rooms.call(room, action.handle, display)
+                if callee is not None:
+                    if not callee.session.accepts_switchboards:  # IMS OFF
+                        raise RoomError(lists.ERR_NOT_ONLINE)
+                    self._ring(room, callee)
+                    joins: list[tuple[object, Command]] = []
+                else:
+                    joins = self.service.rooms.call(room, action.handle, display)
             except RoomError as exc:
                 self.write(ErrorReply(exc.code, action.trid))
                 return
@@ -959,6 +1000,20 @@ class SwitchboardProtocol(_Connection):
             self.write(ErrorReply(lists.ERR_INTERNAL, action.trid))
 
         self.service.run(look_up()).addCallbacks(found, failed)
+
+    def _ring(self, room: Room, callee: NotificationProtocol) -> None:
+        """Ring a connected MSN user into ``room`` now, as a real server does on CAL."""
+        handle = callee.session.handle
+        if handle in room.participants or handle in room.invitations:
+            raise RoomError(lists.ERR_ALREADY_ON_LIST)
+        if len(room.participants) + len(room.invitations) >= MAX_PARTICIPANTS:
+            raise RoomError(ERR_ROOM_FULL)
+        now = self.service.now()
+        self.service.rooms.invite(room, handle, now)
+        callee.write(
+            callee.session.ring(room.room_id, self.session.handle, self.session.display_name, now)
+        )
+        self.service.arm_expiry()
 
     def _post(self, action: Post) -> None:
         room = self.room
@@ -972,11 +1027,15 @@ class SwitchboardProtocol(_Connection):
             self._close()
             return
         me = f"msn:{self.session.handle}"
-        others = room.others(self.session.handle)
+        # Everyone in the room, and everyone rung who has not answered yet: their
+        # messages wait (bounded) in the invitation until they answer (ANS) or it
+        # expires, and come back to the caller as NAK then.
+        others = [p.handle for p in room.others(self.session.handle)]
+        others += [h for h in room.invitations if h not in room.participants and h not in others]
         events: list[Message | Typing] = []
         for other in others:
             try:
-                recipient = make_address("msn", other.handle)
+                recipient = make_address("msn", other)
             except AddressError:
                 continue
             if isinstance(content, TextContent):

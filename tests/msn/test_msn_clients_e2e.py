@@ -58,21 +58,6 @@ class Wire:
         return any(getattr(f, "trid", None) == trid for f in self.frames)
 
 
-def take(client: MsnClient, verb: str, trid: int | None = None) -> Command:
-    """Read until ``verb`` (with ``trid``) arrives; remove only that frame, keep the rest."""
-    deadline = time.monotonic() + client.timeout
-    while True:
-        for i, frame in enumerate(client.frames):
-            if isinstance(frame, Command) and frame.verb == verb and trid in (None, frame.trid):
-                return client.frames.pop(i)  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {verb} in {client.frames}")
-        data = client.sock.recv(65536)
-        if not data:
-            raise ConnectionError(f"closed while waiting for {verb}; had {client.frames}")
-        client.frames += client.codec.receive_data(data)
-
-
 def test_msn_pecan_session_replayed_is_never_signed_off(
     gateway_node: Callable[..., GatewayNode],
 ) -> None:
@@ -162,18 +147,18 @@ def test_cal_of_an_msn_user_rings_at_once_and_joi_follows_ans(
     assert rng.args[4:] == ("alice@example.com", "Alice")
     sb_a.sock.settimeout(0.5)
     with pytest.raises(TimeoutError):
-        take(sb_a, "JOI")  # not before Bob answers
+        sb_a.take("JOI")  # not before Bob answers
     sb_a.sock.settimeout(10)
     early = sb_a.send("MSG", "A", payload=text("are you there?"))
     host, _, port = rng.args[1].partition(":")
     sb_b = MsnClient(int(port), host)
     sb_b.send("ANS", "bob@example.com", rng.args[3], rng.args[0])
-    iro = take(sb_b, "IRO")
+    iro = sb_b.take("IRO")
     assert iro.args[2:] == ("alice@example.com", "Alice")
-    take(sb_b, "ANS")
-    assert take(sb_a, "JOI").args == ("bob@example.com", "Bob")
-    take(sb_a, "ACK", early)
-    msg = take(sb_b, "MSG")
+    sb_b.take("ANS")
+    assert sb_a.take("JOI").args == ("bob@example.com", "Bob")
+    sb_a.take("ACK", early)
+    msg = sb_b.take("MSG")
     assert msg.payload is not None and msg.payload.endswith(b"are you there?")
     for client in (sb_a, sb_b, alice, bob):
         client.close()

@@ -341,6 +341,13 @@ class FakeCore:
             return PresenceState.OFFLINE
         return self._presence(real)[0]
 
+    async def presence_for_writer(self, address: str, writer: str) -> PresenceState:
+        real = await self.resolve(address) or address
+        entry = self.lists.get(real, {}).get(writer)
+        if entry is not None and entry.blocked:
+            return PresenceState.OFFLINE
+        return self._presence(real)[0]
+
     async def presence_policy(self, owner: str) -> PresencePolicy:
         return self.policies.get(owner, PresencePolicy.ALLOWED)
 
