@@ -164,6 +164,11 @@ class CoreServices(Protocol):
         """``address``'s presence as ``watcher`` may see it (offline without consent)."""
         ...
 
+    async def set_display_name(self, address: str, display_name: str) -> None:
+        """``address`` renamed themselves from their client (MSN ``PRP MFN``): the
+        account's display name changes and their followers are told (with presence)."""
+        ...
+
     async def presence_for_writer(self, address: str, writer: str) -> PresenceState:
         """``address``'s presence for deciding whether ``writer`` may start a
         conversation now: its real presence, consent or not (anyone not blocked may

@@ -66,6 +66,8 @@ from schema.records import (
 )
 
 log = Logger()
+MAX_DISPLAY_NAME = 256
+"""Characters of a display name a user sets from their client."""
 ACTIVE_EVERY = 30.0
 """Seconds between two writes of a session's last activity."""
 
@@ -362,6 +364,22 @@ class GatewayCore:
     async def presence_of(self, address: str, watcher: str) -> PresenceState:
         state, _ = await self.presence_with_text(await self._real(address), watcher)
         return state
+
+    async def set_display_name(self, address: str, display_name: str) -> None:
+        """The person renamed themselves in their own client: their account's display
+        name, which every network shows them by, changes, and their followers see the
+        new name at once (it travels with presence). Nothing else renames a person."""
+        try:
+            address = normalise_address(address)
+        except AddressError:
+            return
+        name = display_name.strip()[:MAX_DISPLAY_NAME]
+        info = await self.facts.info(address)
+        if info is None or not name or info.display_name == name:
+            return
+        await self.store.accounts.set_display_name(address, name)
+        self.facts.forget_accounts(address)
+        await self._fan_out_presence(address)
 
     async def presence_for_writer(self, address: str, writer: str) -> PresenceState:
         """Whether ``writer`` may start a conversation with ``address`` now, as a

@@ -146,3 +146,30 @@ def test_icq_user_writes_first_to_an_msn_user_who_never_authorized_them(
     finally:
         ivan.close()
         bob.close()
+
+
+def test_a_name_changes_only_when_that_person_renames_themselves(
+    node: GatewayNode, seen: list[Frame]
+) -> None:
+    """Eve sees Bob as "Bob" until Bob renames himself (PRP MFN); from then on, in NLN
+    at once and in ILN after her next login, as "Bobby" — never anything else."""
+    bob = MsnUser(node, "bob@example.com", PASSWORDS["bob@example.com"])
+    eve = MsnUser(node, "eve@example.com", PASSWORDS["eve@example.com"])
+    try:
+        bob.add("eve@example.com")
+        eve.add("bob@example.com")
+        eve.await_online("bob@example.com")
+        before = len(seen)
+        trid = bob.ns.send("REA", "bob@example.com", "Bobby")  # MSNP8: REA of oneself
+        bob.lines.take(lambda c: c.verb == "REA" and c.trid == trid)
+        eve.lines.take(lambda c: c.verb == "NLN" and c.args[2] == "Bobby")
+        eve.close()
+        eve = MsnUser(node, "eve@example.com", PASSWORDS["eve@example.com"])
+        eve.lines.take(lambda c: c.verb == "ILN" and c.args[1] == "bob@example.com")
+        named = names_of("bob@example.com", seen)
+        old = {n for _, n in names_of("bob@example.com", seen[:before])}
+        new = {n for _, n in names_of("bob@example.com", seen[before:])}
+        assert old == {"Bob"} and new == {"Bobby"}, named
+    finally:
+        bob.close()
+        eve.close()

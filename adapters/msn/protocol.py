@@ -76,6 +76,7 @@ from adapters.msn.translate import (
     TypingContent,
     contact_name,
     content_from_payload,
+    decode_name,
     encode_name,
     presence_to_msn,
     text_payload_size,
@@ -595,6 +596,11 @@ class NotificationProtocol(_Connection):
             )
 
     async def _save_property(self, action: PropertyChanged) -> None:
+        if action.contact is None and action.name == "MFN":
+            await self.service.core.set_display_name(
+                self.session.address, decode_name(action.value or "")
+            )
+            return
         settings = await self._settings()
         changes = property_changes(settings, action.contact, action.name, action.value)
         try:

@@ -154,7 +154,8 @@ class SettingChanged:
 class PropertyChanged:
     """``PRP`` (``contact`` None: the user's own) or ``SBP`` (``contact``: the contact
     id the client sent, a GUID or a handle): keep it for the next ``SYN``. ``value``
-    None clears it. Already answered: the glue only stores."""
+    None clears it. Already answered: the glue only stores. The user's own ``MFN``
+    (``PRP MFN``, ``REA`` of oneself) renames the person: the core's display name."""
 
     contact: str | None
     name: str
@@ -448,10 +449,12 @@ class NotificationSession:
             return [Send(ErrorReply(lists.ERR_DISABLED, cmd.trid))], False
         if len(cmd.args) != 2:
             raise MsnProtocolError("REA takes a handle and a name", lists.ERR_SYNTAX)
-        if cmd.args[0].lower() == self.handle:
-            self.display_name = decode_name(cmd.args[1])
         args = (str(self.next_serial()), cmd.args[0], cmd.args[1])
-        return [Send(Command("REA", cmd.trid, args))], True
+        actions: list[Action] = [Send(Command("REA", cmd.trid, args))]
+        if cmd.args[0].lower() == self.handle:  # renaming oneself (MSNP2-9)
+            self.display_name = decode_name(cmd.args[1])
+            actions.append(PropertyChanged(None, "MFN", cmd.args[1]))
+        return actions, True
 
     def _on_prp(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
         if not cmd.args or len(cmd.args) > 2:

@@ -504,3 +504,20 @@ def test_stranger_may_call_and_write_first(
     sb_2 = switchboard(service, alice, "alice")
     trid = sb_2.send("CAL", "bob@example.com")
     assert sb_2.read() == [ErrorReply(217, trid)]
+
+
+def test_renaming_oneself_renames_the_person_everywhere(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """PRP MFN (REA of oneself below MSNP10) is the person renaming themselves: the
+    core's display name changes and followers get NLN with the new name at once."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, bob = login(service, "alice"), login(service, "bob", version=8)
+    alice.read()
+    trid = bob.send("REA", "bob@example.com", "Bobby%20B")
+    assert bob.read()[0] == Command("REA", trid, ("1", "bob@example.com", "Bobby%20B"))
+    assert core.names["msn:bob@example.com"] == "Bobby B"
+    assert alice.read() == [Command("NLN", None, ("NLN", "bob@example.com", "Bobby%20B", "0"))]
+    bob.send("REA", "alice@example.com", "Ally")  # a name for a contact: no rename
+    assert core.names["msn:alice@example.com"] == "Alice"
