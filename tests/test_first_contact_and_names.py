@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import pytest
 
 from adapters.msn.codec import Command, CommandCodec, Frame
-from tests.cross_clients import MsnUser, OscarUser, alias_from
+from tests.cross_clients import MsnUser, OscarUser, UinUser, alias_from
 from tests.msn.msn_client import MsnClient
 from tests.support.node import GatewayNode
 
@@ -19,15 +19,22 @@ pytestmark = pytest.mark.slow
 SETTINGS: dict[str, dict[str, object]] = {
     "oscar": {"factory": "adapters.oscar.adapter:OscarAdapter"},
     "msn": {"factory": "adapters.msn.adapter:MsnAdapter", "switchboard_port": 0, "http_port": 0},
+    "uin": {"factory": "adapters.uin.adapter:UinAdapter"},
 }
-PASSWORDS = {"123456": "icq-pass", "bob@example.com": "msn-pass", "eve@example.com": "msn-pass-2"}
+PASSWORDS = {
+    "123456": "icq-pass",
+    "bob@example.com": "msn-pass",
+    "eve@example.com": "msn-pass-2",
+    "700123": "uin-pass",
+}
 
 
 @pytest.fixture
 def node(gateway_node: Callable[..., GatewayNode]) -> GatewayNode:
-    node = gateway_node(["oscar", "msn"], adapter_settings=SETTINGS)
+    node = gateway_node(["oscar", "msn", "uin"], adapter_settings=SETTINGS)
     for network, native, name in (
         ("oscar", "123456", "Ivan"),
+        ("uin", "700123", "Chul"),
         ("msn", "bob@example.com", "Bob"),
         ("msn", "eve@example.com", "Eve"),
     ):
@@ -173,3 +180,33 @@ def test_a_name_changes_only_when_that_person_renames_themselves(
     finally:
         bob.close()
         eve.close()
+
+
+def test_uin_user_writes_first_to_icq_and_msn_users_who_never_authorized_them(
+    node: GatewayNode,
+) -> None:
+    """A UIN user nobody authorized writes first to an ICQ and an MSN user; both get it,
+    the MSN user from "Chul [UIN]"; each answers the stranger back."""
+    chul = UinUser(node.port("uin"), 700123, PASSWORDS["700123"])
+    ivan = OscarUser(node.port("oscar"), "123456", PASSWORDS["123456"], icq=True)
+    bob = MsnUser(node, "bob@example.com", PASSWORDS["bob@example.com"])
+    try:
+        c_ivan = alias_from(chul.ask_bot("find icq 123456"))
+        c_bob = alias_from(chul.ask_bot("find msn bob@example.com"))
+        a_chul = alias_from(ivan.ask_bot("find uin 700123"))
+        b_chul = alias_from(bob.ask_bot("find uin 700123"))
+        chul.send(c_ivan, "hello Ivan")
+        assert ivan.receive(a_chul)[0] == "hello Ivan"
+        chul.send(c_bob, "hello Bob")
+        rng = bob.lines.take(lambda c: c.verb == "RNG" and c.args[4] == b_chul)
+        assert unquote(rng.args[5]) == "Chul [UIN]"
+        bob.lines.client.frames.insert(0, rng)  # let receive() answer it
+        assert bob.receive(b_chul) == "hello Bob"
+        ivan.send(a_chul, "hi stranger")
+        assert chul.receive(c_ivan)["text"] == "hi stranger"
+        bob.send(b_chul, "hi Chul")
+        assert chul.receive(c_bob)["text"] == "hi Chul"
+    finally:
+        chul.close()
+        ivan.close()
+        bob.close()
