@@ -1055,6 +1055,13 @@ class SwitchboardProtocol(_Connection):
             if isinstance(event, Message):
                 self.service.remember_sent(event.id, Sent(self, action.trid, action.ack))
 
+        if not others and isinstance(content, TextContent):
+            # Nobody left to read it (everybody left, or the one rung never answered):
+            # not delivered, and said so in MSN terms.
+            if action.ack in ("A", "N"):
+                self.write(Command("NAK", action.trid))
+            return
+
         async def submit_all() -> None:
             for event in events:
                 await self.service.core.submit(event)

@@ -521,3 +521,20 @@ def test_renaming_oneself_renames_the_person_everywhere(
     assert alice.read() == [Command("NLN", None, ("NLN", "bob@example.com", "Bobby%20B", "0"))]
     bob.send("REA", "alice@example.com", "Ally")  # a name for a contact: no rename
     assert core.names["msn:alice@example.com"] == "Alice"
+
+
+def test_message_to_an_empty_room_is_not_acknowledged(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """When the one rung never answered (the invitation expired), a later MSG has nobody
+    to reach: NAK, never an ACK for a message that went nowhere."""
+    core, service, clock = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, _ = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    sb_a.send("CAL", "bob@example.com")
+    sb_a.read()
+    clock.advance(61)
+    trid = sb_a.send("MSG", "A", payload=TEXT + b"still there?")
+    assert sb_a.read() == [Command("NAK", trid)]
+    assert not any(isinstance(e, Message) for e in core.submitted)
