@@ -9,7 +9,9 @@ with a switchboard connection, named by an opaque connection key) or *virtual*
 not joined yet; their messages arrive through the core).
 
 - ``XFR SB`` + ``USR``: a client opens a room and is its first participant.
-- ``CAL x``: ``x`` joins the room virtually (``JOI`` to everybody connected).
+- ``CAL x``: a local MSN user connected to this node is rung into the room at once
+  (:meth:`Rooms.invite`; ``JOI`` to the others only when it answers, :meth:`Rooms.answer`);
+  anyone else joins virtually (:meth:`Rooms.call`, ``JOI`` to everybody connected now).
 - A client's ``MSG`` goes to the core once per other participant; when one of those
   is a local MSN user the core routes it back to that user's notification link,
   which looks for a room holding both (:meth:`Rooms.find`), else rings the user
