@@ -842,6 +842,12 @@ class NotificationProtocol(_Connection):
             shown = room.participants[peer].display if peer in room.participants else display
             connection.show_message(peer, shown, event)
             return
+        if not ringing and not self.session.accepts_switchboards:
+            # IMS OFF: this user takes no new conversations (nobody may ring them).
+            self.service.return_failure(
+                delivery, handle, FailureReason.UNSUPPORTED, "recipient takes no conversations"
+            )
+            return
         invitation = rooms.invite(room, handle, now)
         if len(invitation.queue) >= 32:
             self.service.return_failure(

@@ -476,7 +476,8 @@ def test_messages_before_the_callee_answers_wait_bounded(
 def test_ims_off_means_nobody_can_ring_you(
     world: tuple[FakeCore, MsnService, MemoryReactorClock],
 ) -> None:
-    """A user who sent IMS OFF is not rung: a CAL of them is 217 (not online to you)."""
+    """A user who sent IMS OFF is not rung: a CAL of them is 217 (not online to you),
+    and a message for them from outside any room comes back as a failure."""
     core, service, _ = world
     core.befriend("msn:alice@example.com", "msn:bob@example.com")
     alice, bob = login(service, "alice"), login(service, "bob")
@@ -485,7 +486,14 @@ def test_ims_off_means_nobody_can_ring_you(
     sb_a = switchboard(service, alice, "alice")
     trid = sb_a.send("CAL", "bob@example.com")
     assert sb_a.read() == [ErrorReply(217, trid)]
-    assert bob.read() == []
+    run_now(
+        core.submit(
+            Message(sender="msn:carol@example.com", recipient="msn:bob@example.com", body="hi")
+        )
+    )
+    assert bob.read() == []  # not rung for a message either: it goes back as a failure
+    failure = next(e for e in core.submitted if isinstance(e, DeliveryFailure))
+    assert failure.recipient == "msn:carol@example.com"
 
 
 def test_stranger_may_call_and_write_first(
