@@ -454,6 +454,8 @@ class NotificationSession:
         if cmd.args[0].lower() == self.handle:  # renaming oneself (MSNP2-9)
             self.display_name = decode_name(cmd.args[1])
             actions.append(PropertyChanged(None, "MFN", cmd.args[1]))
+        elif len(cmd.args[1]) <= MAX_PROPERTY_VALUE:  # a contact's name in my cache: SBP's ancestor
+            actions.append(PropertyChanged(cmd.args[0].lower(), "MFN", cmd.args[1]))
         return actions, True
 
     def _on_prp(self, cmd: Command, now: float) -> tuple[list[Action], bool]:

@@ -395,7 +395,8 @@ def test_sdc_with_its_note_is_answered_ok() -> None:
 
 
 def test_sbp_and_prp_are_kept_for_the_next_sync() -> None:
-    """SBP and PRP ask the glue to store what they carry; IMS OFF stops rings to this user."""
+    """SBP, PRP and REA of a contact ask the glue to store what they carry; IMS OFF
+    stops rings to this user."""
     ns = logged_in(12)
     actions = ns.receive(parse("SBP 3 537d4410-5066-567d-b08d-885c70cb50c8 PHM 555 1"), 1000.0)
     assert session.PropertyChanged("537d4410-5066-567d-b08d-885c70cb50c8", "PHM", "555") in actions
@@ -403,6 +404,9 @@ def test_sbp_and_prp_are_kept_for_the_next_sync() -> None:
     assert session.PropertyChanged(None, "PHH", None) in actions
     ns.receive(parse("IMS 5 OFF"), 1000.0)
     assert ns.accepts_switchboards is False
+    old = logged_in(9)
+    actions = old.receive(parse("REA 3 bob@example.com Bobby"), 1000.0)
+    assert session.PropertyChanged("bob@example.com", "MFN", "Bobby") in actions
 
 
 def test_sbp_before_msnp10_and_unknown_properties_are_refused_without_closing() -> None:
