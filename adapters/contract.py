@@ -172,7 +172,8 @@ class CoreServices(Protocol):
     async def presence_for_writer(self, address: str, writer: str) -> PresenceState:
         """``address``'s presence for deciding whether ``writer`` may start a
         conversation now: its real presence, consent or not (anyone not blocked may
-        write first); OFFLINE when it blocks ``writer`` (docs/adr/0009-first-contact.md)."""
+        write first); OFFLINE when it blocks ``writer``, and (as to anyone) when it is
+        invisible (docs/adr/0009-first-contact.md)."""
         ...
 
     async def presence_policy(self, owner: str) -> PresencePolicy:

@@ -373,7 +373,7 @@ class GatewayCore:
             address = normalise_address(address)
         except AddressError:
             return
-        name = display_name.strip()[:MAX_DISPLAY_NAME]
+        name = "".join(c for c in display_name if c.isprintable()).strip()[:MAX_DISPLAY_NAME]
         info = await self.facts.info(address)
         if info is None or not name or info.display_name == name:
             return
@@ -385,8 +385,9 @@ class GatewayCore:
         """Whether ``writer`` may start a conversation with ``address`` now, as a
         presence: the person's real merged presence whatever consent says (anyone not
         blocked may write first, docs/adr/0009-first-contact.md), OFFLINE when any of
-        their addresses blocks ``writer``. Invisible stays invisible: the adapter of a
-        network where invisible means unreachable (MSN) refuses in its own terms."""
+        their addresses blocks ``writer``. An invisible person shows offline here too
+        (router.merged_presence): networks that must ask before the first message (MSN's
+        CAL) refuse them; the others' messages are routed as usual."""
         real = await self._real(address)
         if await self._confirm_bot(real):
             return PresenceState.ONLINE
