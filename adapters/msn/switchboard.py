@@ -19,7 +19,8 @@ not joined yet; their messages arrive through the core).
   virtual participant. A rung user's messages wait in a bounded queue until it
   answers (``ANS``) or the invitation expires (:meth:`Rooms.expire`).
 - ``OUT`` or a dropped connection: ``BYE`` to the others; a room with nobody
-  connected is gone.
+  connected is gone. The last one connected who leaves while someone is still rung
+  stays virtually instead, so the rung user reads what waits and can answer.
 
 Rooms are mutated only through methods that return ``(connection key, Command)``
 pairs for the glue to write.
@@ -206,6 +207,12 @@ class Rooms:
         """``handle``'s connection left: BYE to the others; drop the room when empty."""
         participant = room.participants.get(handle)
         if participant is None or participant.connection is None:
+            return []
+        if room.invitations and not room.connections(excluding=handle):
+            # Someone rung has not answered and nobody else is here: stay in the room
+            # virtually, so they still read what was written and their answer reaches
+            # the one who left (rung back through the core).
+            participant.connection = None
             return []
         del room.participants[handle]
         self._left(handle, room.room_id)

@@ -546,3 +546,23 @@ def test_message_to_an_empty_room_is_not_acknowledged(
     trid = sb_a.send("MSG", "A", payload=TEXT + b"still there?")
     assert sb_a.read() == [Command("NAK", trid)]
     assert not any(isinstance(e, Message) for e in core.submitted)
+
+
+def test_caller_who_leaves_before_the_answer_is_still_reached(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """Alice CALs Bob, writes and closes her switchboard before he answers: Bob still
+    reads her message (she stays in the room virtually), and his reply rings her."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, bob = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    sb_a.send("CAL", "bob@example.com")
+    sb_a.send("MSG", "N", payload=TEXT + b"call me back")
+    sb_a.protocol.connectionLost()  # type: ignore[attr-defined]
+    sb_b, frames = answer_ring(service, bob, "bob")
+    assert frames[0] == Command("IRO", 1, ("1", "1", "alice@example.com", "Alice"))
+    assert frames[-1].payload.endswith(b"call me back")  # type: ignore[union-attr]
+    sb_b.send("MSG", "N", payload=TEXT + b"here I am")
+    _sb_a2, back = answer_ring(service, alice, "alice")
+    assert back[-1].payload.endswith(b"here I am")  # type: ignore[union-attr]
