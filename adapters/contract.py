@@ -44,7 +44,9 @@ class Delivery:
 
     ``peer`` is the other party as the recipient's network spells it: the native id
     when the sender is on the same network, else the sender's alias there.
-    ``peer_display`` is a display name that names the peer's network.
+    ``peer_display`` is the sender's own display name as the core knows it (empty
+    when it has none); the adapter names the peer by its network's rule (MSN:
+    adapters.msn.translate.contact_name, which adds the network label).
     """
 
     event: CanonicalEvent
@@ -181,6 +183,18 @@ class CoreServices(Protocol):
 
     async def presence_of(self, address: str, watcher: str) -> PresenceState:
         """``address``'s presence as ``watcher`` may see it (offline without consent)."""
+        ...
+
+    async def set_display_name(self, address: str, display_name: str) -> None:
+        """``address`` renamed themselves from their client (MSN ``PRP MFN``): the
+        account's display name changes and their followers are told (with presence)."""
+        ...
+
+    async def presence_for_writer(self, address: str, writer: str) -> PresenceState:
+        """``address``'s presence for deciding whether ``writer`` may start a
+        conversation now: its real presence, consent or not (anyone not blocked may
+        write first); OFFLINE when it blocks ``writer``, and (as to anyone) when it is
+        invisible (docs/adr/0009-first-contact.md)."""
         ...
 
     async def presence_policy(self, owner: str) -> PresencePolicy:

@@ -33,7 +33,6 @@ from adapters.contract import (
     TlsCertificate,
 )
 from gateway import bot, certificate, router
-from gateway.aliases import display_with_network
 from gateway.config import BotSettings
 from gateway.credentials import SealingKey, check_proof, dummy_check, fake_scram_salt
 from gateway.facts import Facts
@@ -71,6 +70,8 @@ from schema.records import (
 )
 
 log = Logger()
+MAX_DISPLAY_NAME = 256
+"""Characters of a display name a user sets from their client."""
 ACTIVE_EVERY = 30.0
 """Seconds between two writes of a session's last activity."""
 
@@ -431,6 +432,43 @@ class GatewayCore:
         state, _ = await self.presence_with_text(await self._real(address), watcher)
         return state
 
+    async def set_display_name(self, address: str, display_name: str) -> None:
+        """The person renamed themselves in their own client: their account's display
+        name, which every network shows them by, changes, and their followers see the
+        new name at once (it travels with presence). Nothing else renames a person."""
+        try:
+            address = normalise_address(address)
+        except AddressError:
+            return
+        name = "".join(c for c in display_name if c.isprintable()).strip()[:MAX_DISPLAY_NAME]
+        info = await self.facts.info(address)
+        if info is None or not name or info.display_name == name:
+            return
+        await self.store.accounts.set_display_name(address, name)
+        self.facts.forget_accounts(address)
+        await self._fan_out_presence(address)
+
+    async def presence_for_writer(self, address: str, writer: str) -> PresenceState:
+        """Whether ``writer`` may start a conversation with ``address`` now, as a
+        presence: the person's real merged presence whatever consent says (anyone not
+        blocked may write first, docs/adr/0009-first-contact.md), OFFLINE when any of
+        their addresses blocks ``writer``. An invisible person shows offline here too
+        (router.merged_presence): networks that must ask before the first message (MSN's
+        CAL) refuse them; the others' messages are routed as usual."""
+        real = await self._real(address)
+        if await self._confirm_bot(real):
+            return PresenceState.ONLINE
+        linked = await self.facts.linked(real)
+        for a in linked:
+            entry = await self.facts.contact(a, writer)
+            if entry is not None and entry.blocked:
+                return PresenceState.OFFLINE
+        states = []
+        for a in linked:
+            for row in await self._live_rows(a):
+                states.append((row.info.presence, row.info.status_text))
+        return router.merged_presence(states)[0]
+
     async def presence_with_text(self, address: str, watcher: str) -> tuple[PresenceState, str]:
         if await self._confirm_bot(address):
             return (PresenceState.ONLINE, bot.STATUS_TEXT)  # for everyone, no consent needed
@@ -487,8 +525,10 @@ class GatewayCore:
         return await self.facts.alias(address, network)
 
     async def _display(self, address: str) -> str:
+        """The person's own display name (empty when none): each adapter shows it by
+        its network's naming rule (adapters.contract.Delivery.peer_display)."""
         info = await self.facts.info(address)
-        return display_with_network(info.display_name if info else "", address)
+        return info.display_name if info else ""
 
     async def linked(self, address: str) -> Sequence[str]:
         """Every address of the person owning ``address`` (itself when unlinked)."""

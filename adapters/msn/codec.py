@@ -32,7 +32,9 @@ DEFAULT_MAX_PAYLOAD = 8192
 SB_MAX_PAYLOAD = 1664
 """A switchboard MSG may be up to 1664 bytes (hypothetic.org, Switchboard/Messages)."""
 
-CLIENT_PAYLOAD_VERBS = frozenset({"MSG", "QRY", "UUX", "ADL", "RML", "FQY", "UUN", "PUT", "NOT"})
+CLIENT_PAYLOAD_VERBS = frozenset(
+    {"MSG", "QRY", "UUX", "SDC", "ADL", "RML", "FQY", "UUN", "PUT", "NOT"}
+)
 SERVER_PAYLOAD_VERBS = frozenset(
     {"MSG", "UBX", "GCF", "NOT", "IPG", "ADL", "RML", "FQY", "UUX", "UBN", "NFY"}
 )

@@ -82,6 +82,17 @@ class ListSnapshot:
     gtc: str = "A"
     blp: str = "AL"
     group_aliases: tuple[tuple[str, str], ...] = ()  # (old id, current name) after renames
+    owner_properties: tuple[tuple[str, str], ...] = ()  # PRP name -> value (not MFN)
+    contact_properties: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    """SBP: contact id (GUID or handle, as the client sent it) -> (property, value)."""
+
+    def properties_of(self, contact: ListedContact) -> tuple[tuple[str, str], ...]:
+        """The SBP properties stored for ``contact`` (under its GUID or handle)."""
+        keys = (contact_guid(contact.address), contact.handle)
+        for ident, props in self.contact_properties:
+            if ident in keys:
+                return props
+        return ()
 
     def find_group(self, version: int, ident: str) -> str | None:
         """The group a client's id names; ids of renamed groups still name them."""
@@ -190,6 +201,7 @@ def _sync_8(trid: int, snapshot: ListSnapshot, serial: int) -> list[Command]:
         Command("GTC", None, (snapshot.gtc,)),
         Command("BLP", None, (snapshot.blp,)),
     ]
+    out += _owner_properties(snapshot)
     for name in snapshot.groups:
         out.append(Command("LSG", None, (str(group_number(name)), encode_name(name), "0")))
     for c in snapshot.contacts:
@@ -197,7 +209,25 @@ def _sync_8(trid: int, snapshot: ListSnapshot, serial: int) -> list[Command]:
         if c.forward:
             args += (str(group_number(c.group)),)
         out.append(Command("LST", None, args))
+        out += _contact_properties(snapshot, c)
     return out
+
+
+# Given back in SYN as real servers did (hypothetic.org "Notification - Synchronization":
+# PRP lines after BLP, BPR lines after their contact's LST). MFN is not among them: the
+# user's own name is its own PRP MFN line (MSNP10+) and a contact's name is F= / the LST
+# name, which is always that person's display name (docs/protocols/msn.md, "Names").
+_PHONE_PROPERTIES = ("PHH", "PHW", "PHM", "MOB", "MBE", "WWE", "HSB")
+
+
+def _owner_properties(snapshot: ListSnapshot) -> list[Command]:
+    stored = dict(snapshot.owner_properties)
+    return [Command("PRP", None, (p, stored[p])) for p in _PHONE_PROPERTIES if p in stored]
+
+
+def _contact_properties(snapshot: ListSnapshot, contact: ListedContact) -> list[Command]:
+    stored = dict(snapshot.properties_of(contact))
+    return [Command("BPR", None, (p, stored[p])) for p in _PHONE_PROPERTIES if p in stored]
 
 
 def _sync_10(version: int, trid: int, snapshot: ListSnapshot, now: float) -> list[Command]:
@@ -208,6 +238,7 @@ def _sync_10(version: int, trid: int, snapshot: ListSnapshot, now: float) -> lis
         Command("GTC", None, (snapshot.gtc,)),
         Command("BLP", None, (snapshot.blp,)),
         Command("PRP", None, ("MFN", encode_name(snapshot.owner_name))),
+        *_owner_properties(snapshot),
     ]
     for name in groups:
         out.append(Command("LSG", None, (encode_name(name), group_guid(name))))
@@ -221,7 +252,18 @@ def _sync_10(version: int, trid: int, snapshot: ListSnapshot, now: float) -> lis
         if c.forward and c.group != DEFAULT_GROUP:
             args += (group_guid(c.group),)
         out.append(Command("LST", None, args))
+        out += _contact_properties(snapshot, c)
     return out
+
+
+def render_query(
+    version: int, trid: int, snapshot: ListSnapshot, serial: int, verb: str, list_name: str
+) -> list[Command]:
+    """MSNP2-7 ``LST trid <list>`` / ``LSG trid``: those lines of a full sync."""
+    lines = _sync_2(version, trid, snapshot, serial)
+    if verb == "LSG":
+        return [c for c in lines if c.verb == "LSG"]
+    return [c for c in lines if c.verb == "LST" and c.args[0] == list_name]
 
 
 def presence_lines(
@@ -316,14 +358,17 @@ def apply_edit(
     edit: ListEdit,
     serial: int,
     resolved: str | None = None,
+    shown: str = "",
 ) -> EditOutcome:
     """The outcome of ``edit`` against ``snapshot``.
 
     ``resolved`` is the real address behind a handle that is not yet on any list
-    (the caller asks the core); None means nobody owns it.
+    (the caller asks the core); None means nobody owns it. ``shown`` is the added
+    contact's name as every line shows it (translate.contact_name): the reply carries
+    it, not the name the client typed (which is only kept with the entry).
     """
     if isinstance(edit, AddToList):
-        return _add(version, trid, snapshot, edit, serial, resolved)
+        return _add(version, trid, snapshot, edit, serial, resolved, shown)
     if isinstance(edit, RemoveFromList):
         return _remove(version, trid, snapshot, edit, serial)
     if isinstance(edit, AddGroup):
@@ -344,6 +389,7 @@ def _add(
     edit: AddToList,
     serial: int,
     resolved: str | None,
+    shown: str = "",
 ) -> EditOutcome:
     existing = (
         snapshot.by_handle(edit.handle)
@@ -395,7 +441,7 @@ def _add(
         if edit.list_name == "FL" and edit.handle is None:
             reply = Command("ADC", trid, ("FL", f"C={contact_guid(address)}", edit.group or ""))
         elif edit.list_name == "FL":
-            args: tuple[str, ...] = ("FL", f"N={handle}", f"F={encode_name(name)}")
+            args: tuple[str, ...] = ("FL", f"N={handle}", f"F={encode_name(shown or name)}")
             args += (f"C={contact_guid(address)}",)
             if edit.group is not None:
                 args += (edit.group,)
@@ -403,7 +449,7 @@ def _add(
         else:
             reply = Command("ADC", trid, (edit.list_name, f"N={handle}"))
     else:
-        args = (edit.list_name, ser, handle, encode_name(name))
+        args = (edit.list_name, ser, handle, encode_name(shown or name))
         if edit.list_name == "FL":
             args += (edit.group or "0",)
         reply = Command("ADD", trid, args)
@@ -529,3 +575,5 @@ class OwnerSettings:
     gtc: str = "A"
     extra_groups: list[str] = field(default_factory=list)
     group_aliases: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)  # PRP
+    contact_properties: dict[str, dict[str, str]] = field(default_factory=dict)  # SBP

@@ -60,19 +60,22 @@ from adapters.msn.session import (
     NsState,
     OpenRoom,
     Post,
+    PropertyChanged,
+    QueryList,
     SbAction,
     Send,
     SettingChanged,
     SwitchboardSession,
     SyncLists,
 )
-from adapters.msn.switchboard import Room, RoomError, Rooms
+from adapters.msn.switchboard import MAX_PARTICIPANTS, Room, RoomError, Rooms
 from adapters.msn.tokens import TokenSigner
 from adapters.msn.translate import (
     TextContent,
     TypingContent,
+    contact_name,
     content_from_payload,
-    display_name_for,
+    decode_name,
     encode_name,
     presence_to_msn,
     text_payload_size,
@@ -129,12 +132,16 @@ log = Logger(namespace="adapters.msn")
 
 MAX_BODY_CHARS = 4096
 ERR_TOO_MANY_GROUPS = 223  # "cannot create more groups" (ADG)
+ERR_ROOM_FULL = 713  # the switchboard is full (CAL)
 
 # The user's adapter data fields (opaque to the core).
 GTC_FIELD = "gtc"
 GROUPS_FIELD = "groups"  # JSON list of group names
 GROUP_ALIASES_FIELD = "group_aliases"  # JSON object: a renamed group's old id -> its name
+PROPERTIES_FIELD = "prp"  # JSON object: PRP property -> value (the user's own)
+CONTACT_PROPERTIES_FIELD = "sbp"  # JSON object: contact id -> {SBP property -> value}
 MAX_GROUP_ALIASES = 64
+MAX_CONTACT_PROPERTIES = 256  # contacts with stored SBP properties (newest kept)
 
 
 def _json_field(data: Mapping[str, str], name: str) -> object:
@@ -170,7 +177,40 @@ def settings_from_data(data: Mapping[str, str]) -> lists.OwnerSettings:
         settings.group_aliases = {
             k: v for k, v in aliases.items() if isinstance(k, str) and isinstance(v, str)
         }
+    settings.properties = _string_map(_json_field(data, PROPERTIES_FIELD))
+    contacts = _json_field(data, CONTACT_PROPERTIES_FIELD)
+    if isinstance(contacts, dict):
+        settings.contact_properties = {
+            k: _string_map(v) for k, v in contacts.items() if isinstance(k, str)
+        }
     return settings
+
+
+def _string_map(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def property_changes(
+    settings: lists.OwnerSettings, contact: str | None, name: str, value: str | None
+) -> dict[str, str | None]:
+    """The adapter data fields a PRP (``contact`` None) or SBP changes. SBP keeps the
+    newest ``MAX_CONTACT_PROPERTIES`` contacts, so a client cannot grow it without end."""
+    if contact is None:
+        props = dict(settings.properties)
+        if value is None:
+            props.pop(name, None)
+        else:
+            props[name] = value
+        encoded = json.dumps(props, separators=(",", ":")) if props else None
+        return {PROPERTIES_FIELD: encoded}
+    table = dict(settings.contact_properties)
+    entry = dict(table.pop(contact, {}))  # re-inserted last: the newest
+    entry[name] = value or ""
+    table[contact] = entry
+    kept = dict(list(table.items())[-MAX_CONTACT_PROPERTIES:])
+    return {CONTACT_PROPERTIES_FIELD: json.dumps(kept, separators=(",", ":"))}
 
 
 def group_changes(
@@ -431,6 +471,10 @@ class NotificationProtocol(_Connection):
                 self._call_in_order(self._sync_snapshot, partial(self._synced, action.trid))
             elif isinstance(action, EditLists):
                 self._call_in_order(partial(self._edit, action), _ignore)
+            elif isinstance(action, PropertyChanged):
+                self._call_in_order(partial(self._save_property, action), _ignore)
+            elif isinstance(action, QueryList):
+                self._call_in_order(self._sync_snapshot, partial(self._queried, action))
             elif isinstance(action, SettingChanged):
                 if action.name == "GTC":
                     self._call_in_order(partial(self._save_gtc, action.value), _ignore)
@@ -513,7 +557,7 @@ class NotificationProtocol(_Connection):
                 if state in (PresenceState.OFFLINE, PresenceState.INVISIBLE):
                     continue
                 handle = await core.present_as(entry.contact, "msn")
-                display = display_name_for(entry.contact, entry.display_name)
+                display = await self._name_of(entry.contact)
                 lines += lists.presence_lines(
                     self.session.version, handle, display, presence_to_msn(state), "", action.trid
                 )
@@ -549,10 +593,49 @@ class NotificationProtocol(_Connection):
                 reason=str(exc),
             )
 
+    async def _save_property(self, action: PropertyChanged) -> None:
+        if action.contact is None and action.name == "MFN":
+            await self.service.core.set_display_name(
+                self.session.address, decode_name(action.value or "")
+            )
+            return
+        settings = await self._settings()
+        changes = property_changes(settings, action.contact, action.name, action.value)
+        try:
+            await self.service.core.set_adapter_data(self.session.address, changes)
+        except ValueError as exc:
+            # Answered already (as a real server did, at once): the old value stays.
+            log.info(
+                "msn: {verb} of {handle} not saved: {reason}",
+                verb="PRP" if action.contact is None else "SBP",
+                handle=self.session.handle,
+                reason=str(exc),
+            )
+
+    def _queried(self, action: QueryList, snapshot: lists.ListSnapshot) -> None:
+        for line in lists.render_query(
+            self.session.version,
+            action.trid,
+            snapshot,
+            self.session.serial,
+            action.verb,
+            action.list_name,
+        ):
+            self.write(line)
+
     async def _sync_snapshot(self) -> lists.ListSnapshot:
         return await self._snapshot(await self._settings())
 
-    async def _snapshot(self, settings: lists.OwnerSettings) -> lists.ListSnapshot:
+    async def _name_of(self, address: str) -> str:
+        """The one name this client sees for ``address`` (translate.contact_name)."""
+        account = await self.service.core.account(address)
+        return contact_name(address, account.display_name if account else "")
+
+    async def _snapshot(
+        self, settings: lists.OwnerSettings, names: bool = True
+    ) -> lists.ListSnapshot:
+        """The user's lists. ``names``: look every contact's name up (for SYN); list
+        edits skip that and name only the contact they touch."""
         core = self.service.core
         owner = self.session.address
         policy = await core.presence_policy(owner)
@@ -570,7 +653,7 @@ class NotificationProtocol(_Connection):
                 lists.ListedContact(
                     handle=handle,
                     address=entry.contact,
-                    display=display_name_for(entry.contact, entry.display_name),
+                    display=await self._name_of(entry.contact) if names else "",
                     forward=entry.subscribed,
                     allow=entry.allowed,
                     block=entry.blocked,
@@ -585,7 +668,7 @@ class NotificationProtocol(_Connection):
                 lists.ListedContact(
                     handle=handle,
                     address=watcher,
-                    display=display_name_for(watcher, ""),
+                    display=await self._name_of(watcher) if names else "",
                     reverse=True,
                 )
             )
@@ -600,6 +683,11 @@ class NotificationProtocol(_Connection):
             gtc=settings.gtc,
             blp="AL" if policy is PresencePolicy.EVERYONE else "BL",
             group_aliases=tuple(settings.group_aliases.items()),
+            owner_properties=tuple(settings.properties.items()),
+            contact_properties=tuple(
+                (ident, tuple(props.items()))
+                for ident, props in settings.contact_properties.items()
+            ),
         )
 
     def _synced(self, trid: int, snapshot: lists.ListSnapshot) -> None:
@@ -612,7 +700,7 @@ class NotificationProtocol(_Connection):
         core = self.service.core
         settings = await self._settings()
         edit = action.edit
-        snapshot = await self._snapshot(settings)
+        snapshot = await self._snapshot(settings, names=False)
         resolved: str | None = None
         if (
             isinstance(edit, lists.AddToList)
@@ -622,8 +710,24 @@ class NotificationProtocol(_Connection):
             resolved = await core.resolve(make_address("msn", edit.handle))
             if resolved == self.session.address:
                 resolved = None
+        shown = ""
+        if isinstance(edit, lists.AddToList):
+            target = (
+                snapshot.by_handle(edit.handle)
+                if edit.handle is not None
+                else snapshot.by_guid(edit.guid or "")
+            )
+            address = target.address if target is not None else resolved
+            if address:
+                shown = await self._name_of(address)
         outcome = lists.apply_edit(
-            self.session.version, action.trid, snapshot, edit, self.session.next_serial(), resolved
+            self.session.version,
+            action.trid,
+            snapshot,
+            edit,
+            self.session.next_serial(),
+            resolved,
+            shown,
         )
         if outcome.error is not None:
             self.write(ErrorReply(outcome.error, action.trid))
@@ -664,7 +768,7 @@ class NotificationProtocol(_Connection):
             state = await core.presence_of(outcome.request_from, self.session.address)
             if state not in (PresenceState.OFFLINE, PresenceState.INVISIBLE):
                 handle = await core.present_as(outcome.request_from, "msn")
-                name = display_name_for(outcome.request_from, outcome.put[0].display_name)
+                name = await self._name_of(outcome.request_from)
                 for line in lists.presence_lines(
                     self.session.version, handle, name, presence_to_msn(state)
                 ):
@@ -686,14 +790,14 @@ class NotificationProtocol(_Connection):
                 if state in (PresenceState.OFFLINE, PresenceState.INVISIBLE)
                 else presence_to_msn(state)
             )
-            display = delivery.peer_display or display_name_for(event.sender, "")
+            display = contact_name(event.sender, delivery.peer_display)
             for line in lists.presence_lines(
                 version, delivery.peer, display, code, event.status_text
             ):
                 self.write(line)
         elif isinstance(event, ContactRequest):
             # The RL line goes out whatever GTC says: GTC only tells the client whether to prompt.
-            display = delivery.peer_display or display_name_for(event.sender, "")
+            display = contact_name(event.sender, delivery.peer_display)
             for line in lists.reverse_add_lines(
                 version, delivery.peer, display, self.session.next_serial()
             ):
@@ -715,7 +819,7 @@ class NotificationProtocol(_Connection):
         rooms = self.service.rooms
         handle = self.session.handle
         peer = delivery.peer
-        display = delivery.peer_display or peer
+        display = contact_name(event.sender, delivery.peer_display)
         room = rooms.find(handle, peer)
         if room is None:
             origin = rooms.origin(event.id)
@@ -735,6 +839,12 @@ class NotificationProtocol(_Connection):
         if isinstance(connection, SwitchboardProtocol):
             shown = room.participants[peer].display if peer in room.participants else display
             connection.show_message(peer, shown, event)
+            return
+        if not ringing and not self.session.accepts_switchboards:
+            # IMS OFF: this user takes no new conversations (nobody may ring them).
+            self.service.return_failure(
+                delivery, handle, FailureReason.UNSUPPORTED, "recipient takes no conversations"
+            )
             return
         invitation = rooms.invite(room, handle, now)
         if len(invitation.queue) >= 32:
@@ -846,34 +956,49 @@ class SwitchboardProtocol(_Connection):
                 self.show_message(peer, display, delivery.event)
 
     def _invite(self, action: Invite) -> None:
+        """``CAL``. A connected MSN user of this node is rung at once (``RNG``) and
+        joins when they answer (``JOI`` then); anyone else joins virtually at once
+        (``JOI`` now), their messages going through the core. Anyone not blocking
+        the caller may be called: consent is about presence, not about writing
+        first (docs/adr/0009-first-contact.md)."""
         room = self.room
         if room is None:
             return
         core = self.service.core
         me = f"msn:{self.session.handle}"
 
-        async def look_up() -> tuple[int | None, str]:
+        async def look_up() -> tuple[int | None, str, str]:
             if action.handle == self.session.handle:
-                return lists.ERR_INVALID_USER, ""
+                return lists.ERR_INVALID_USER, "", ""
             try:
                 address = make_address("msn", action.handle)
             except AddressError:
-                return lists.ERR_INVALID_USER, ""
+                return lists.ERR_INVALID_USER, "", ""
             real = await core.resolve(address)
             if real is None:
-                return lists.ERR_INVALID_USER, ""
-            if await core.presence_of(real, me) in (PresenceState.OFFLINE, PresenceState.INVISIBLE):
-                return lists.ERR_NOT_ONLINE, ""
+                return lists.ERR_INVALID_USER, "", ""
+            if await core.presence_for_writer(real, me) in (
+                PresenceState.OFFLINE,
+                PresenceState.INVISIBLE,
+            ):
+                return lists.ERR_NOT_ONLINE, "", ""
             account = await core.account(real)
-            return None, display_name_for(real, account.display_name if account else "")
+            return None, contact_name(real, account.display_name if account else ""), real
 
-        def found(result: tuple[int | None, str]) -> None:
-            error, display = result
+        def found(result: tuple[int | None, str, str]) -> None:
+            error, display, real = result
             if error is not None:
                 self.write(ErrorReply(error, action.trid))
                 return
+            callee = self.service.link_for(action.handle) if real.startswith("msn:") else None
             try:
-                joins = self.service.rooms.call(room, action.handle, display)
+                if callee is not None:
+                    if not callee.session.accepts_switchboards:  # IMS OFF
+                        raise RoomError(lists.ERR_NOT_ONLINE)
+                    self._ring(room, callee)
+                    joins: list[tuple[object, Command]] = []
+                else:
+                    joins = self.service.rooms.call(room, action.handle, display)
             except RoomError as exc:
                 self.write(ErrorReply(exc.code, action.trid))
                 return
@@ -885,6 +1010,20 @@ class SwitchboardProtocol(_Connection):
             self.write(ErrorReply(lists.ERR_INTERNAL, action.trid))
 
         self.service.run(look_up()).addCallbacks(found, failed)
+
+    def _ring(self, room: Room, callee: NotificationProtocol) -> None:
+        """Ring a connected MSN user into ``room`` now, as a real server does on CAL."""
+        handle = callee.session.handle
+        if handle in room.participants or handle in room.invitations:
+            raise RoomError(lists.ERR_ALREADY_ON_LIST)
+        if len(room.participants) + len(room.invitations) >= MAX_PARTICIPANTS:
+            raise RoomError(ERR_ROOM_FULL)
+        now = self.service.now()
+        self.service.rooms.invite(room, handle, now)
+        callee.write(
+            callee.session.ring(room.room_id, self.session.handle, self.session.display_name, now)
+        )
+        self.service.arm_expiry()
 
     def _post(self, action: Post) -> None:
         room = self.room
@@ -898,11 +1037,15 @@ class SwitchboardProtocol(_Connection):
             self._close()
             return
         me = f"msn:{self.session.handle}"
-        others = room.others(self.session.handle)
+        # Everyone in the room, and everyone rung who has not answered yet: their
+        # messages wait (bounded) in the invitation until they answer (ANS) or it
+        # expires, and come back to the caller as NAK then.
+        others = [p.handle for p in room.others(self.session.handle)]
+        others += [h for h in room.invitations if h not in room.participants and h not in others]
         events: list[Message | Typing] = []
         for other in others:
             try:
-                recipient = make_address("msn", other.handle)
+                recipient = make_address("msn", other)
             except AddressError:
                 continue
             if isinstance(content, TextContent):
@@ -915,6 +1058,13 @@ class SwitchboardProtocol(_Connection):
             self.service.rooms.remember_origin(event.id, room.room_id)
             if isinstance(event, Message):
                 self.service.remember_sent(event.id, Sent(self, action.trid, action.ack))
+
+        if not others and isinstance(content, TextContent):
+            # Nobody left to read it (everybody left, or the one rung never answered):
+            # not delivered, and said so in MSN terms.
+            if action.ack in ("A", "N"):
+                self.write(Command("NAK", action.trid))
+            return
 
         async def submit_all() -> None:
             for event in events:

@@ -65,24 +65,29 @@ COOKIE_LIFETIME = 120.0
 MAX_STATUS_TEXT = 512
 
 SUPPORTED_VERSIONS = tuple(range(MAX_VERSION, MIN_VERSION - 1, -1))
-UNSUPPORTED_VERBS = frozenset(
+# Commands a client may send that the gateway answers with 502 ("command disabled")
+# and otherwise ignores, keeping the connection: the directory search (FND; the
+# service had retired it) and MSNP13+ commands no MSNP2-12 client sends
+# (docs/protocols/msn.md, "Every command the notification server accepts").
+UNSUPPORTED_VERBS = frozenset({"FND", "FQY", "ADL", "RML", "UUN", "UUM", "PUT", "NOT", "SDG"})
+OWNER_PROPERTIES = frozenset({"MFN", "PHH", "PHW", "PHM", "MOB", "MBE", "WWE", "HSB"})
+"""PRP properties (the user's own): friendly name, phones, mobile/direct flags."""
+CONTACT_PROPERTIES = frozenset({"MFN", "PHH", "PHW", "PHM", "MOB", "MBE", "WWE", "HSB"})
+"""SBP properties (a contact's, in the user's own cache)."""
+MAX_PROPERTY_VALUE = 387  # URL-encoded, like a friendly name
+URL_SERVICES = frozenset(
     {
-        "URL",
-        "SND",
-        "SBP",
-        "GCF",
-        "FQY",
-        "ADL",
-        "RML",
-        "UUN",
-        "PUT",
-        "NOT",
-        "IMS",
-        "SDC",
-        "FND",
-        "LST",
+        "PASSWORD", "INBOX", "COMPOSE", "MESSAGE", "FOLDERS", "PERSON", "MOBILE", "CHGMOB",
+        "PROFILE", "N2PACCOUNT", "N2PFUND", "CHAT", "ADDRBOOK", "ADVSEARCH", "INTSEARCH",
     }
+)  # fmt: skip
+BLANK_URL = "about:blank"
+"""What ``URL`` answers: the gateway has no web services behind those pages."""
+SHIELDS_XML = (
+    b'<?xml version="1.0" encoding="utf-8" ?><config><shield><cli maj="7" min="0" '
+    b'minbld="0" maxbld="9999" deny=" " /></shield><block></block></config>'
 )
+"""``GCF Shields.xml``: no feature of any client version is blocked."""
 
 
 # ---- actions
@@ -145,6 +150,27 @@ class SettingChanged:
     value: str
 
 
+@dataclass(frozen=True, slots=True)
+class PropertyChanged:
+    """``PRP`` (``contact`` None: the user's own) or ``SBP`` (``contact``: the contact
+    id the client sent, a GUID or a handle): keep it for the next ``SYN``. ``value``
+    None clears it. Already answered: the glue only stores. The user's own ``MFN``
+    (``PRP MFN``, ``REA`` of oneself) renames the person: the core's display name."""
+
+    contact: str | None
+    name: str
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryList:
+    """MSNP2-7 ``LST trid <list>`` / ``LSG trid``: send that part of the lists."""
+
+    trid: int
+    verb: str  # "LST" or "LSG"
+    list_name: str = ""
+
+
 Action = (
     Send
     | Close
@@ -155,6 +181,8 @@ Action = (
     | SyncLists
     | EditLists
     | SettingChanged
+    | PropertyChanged
+    | QueryList
 )
 
 
@@ -172,7 +200,7 @@ class NsState(Enum):
 _S = NsState
 _LIVE_VERBS = (
     "SYN", "GTC", "BLP", "ADD", "ADC", "REM", "ADG", "RMG", "REG", "REA", "PRP", "UUX",
-    "QRY", "XFR", "PNG",
+    "QRY", "XFR", "PNG", "SBP", "SBS", "URL", "SND", "SDC", "IMS", "GCF", "LST", "LSG",
 )  # fmt: skip
 NS_TRANSITIONS: dict[tuple[NsState, str], NsState] = {
     (_S.CONNECTED, "VER"): _S.VERSIONED,
@@ -224,6 +252,7 @@ class NotificationSession:
     presence: PresenceState = PresenceState.OFFLINE
     status_text: str = ""
     serial: int = 0
+    accepts_switchboards: bool = True  # IMS OFF: nobody may ring this user
     _salt: str = ""
     _login_trid: int = 0
     _challenge: str | None = None
@@ -420,18 +449,90 @@ class NotificationSession:
             return [Send(ErrorReply(lists.ERR_DISABLED, cmd.trid))], False
         if len(cmd.args) != 2:
             raise MsnProtocolError("REA takes a handle and a name", lists.ERR_SYNTAX)
-        if cmd.args[0].lower() == self.handle:
-            self.display_name = decode_name(cmd.args[1])
         args = (str(self.next_serial()), cmd.args[0], cmd.args[1])
-        return [Send(Command("REA", cmd.trid, args))], True
+        actions: list[Action] = [Send(Command("REA", cmd.trid, args))]
+        if cmd.args[0].lower() == self.handle:  # renaming oneself (MSNP2-9)
+            self.display_name = decode_name(cmd.args[1])
+            actions.append(PropertyChanged(None, "MFN", cmd.args[1]))
+        elif len(cmd.args[1]) <= MAX_PROPERTY_VALUE:  # a contact's name in my cache: SBP's ancestor
+            actions.append(PropertyChanged(cmd.args[0].lower(), "MFN", cmd.args[1]))
+        return actions, True
 
     def _on_prp(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
         if not cmd.args or len(cmd.args) > 2:
             raise MsnProtocolError("PRP takes a property and a value", lists.ERR_SYNTAX)
-        if cmd.args[0] == "MFN" and len(cmd.args) == 2:
-            self.display_name = decode_name(cmd.args[1])
+        name = cmd.args[0]
+        value = cmd.args[1] if len(cmd.args) == 2 else None
+        if name not in OWNER_PROPERTIES or (value is not None and len(value) > MAX_PROPERTY_VALUE):
+            return [Send(ErrorReply(lists.ERR_INVALID_PARAMETER, cmd.trid))], False
+        if name == "MFN":
+            if value is None:
+                return [Send(ErrorReply(lists.ERR_INVALID_PARAMETER, cmd.trid))], False
+            self.display_name = decode_name(value)
         args = cmd.args if self.version >= 10 else (str(self.next_serial()), *cmd.args)
-        return [Send(Command("PRP", cmd.trid, args))], True
+        return [Send(Command("PRP", cmd.trid, args)), PropertyChanged(None, name, value)], True
+
+    def _on_sbp(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
+        """MSNP10-12: a property of a contact in the user's own cache (msn-pecan sends
+        ``SBP <guid> MFN <name>`` after ADC and whenever a contact's name changes)."""
+        if self.version < 10:
+            return [Send(ErrorReply(lists.ERR_DISABLED, cmd.trid))], False
+        if not 3 <= len(cmd.args) <= 4:
+            raise MsnProtocolError("SBP takes a contact, a property and a value", lists.ERR_SYNTAX)
+        contact, name, value = cmd.args[0].lower(), cmd.args[1], cmd.args[2]
+        if name not in CONTACT_PROPERTIES or len(value) > MAX_PROPERTY_VALUE or len(contact) > 129:
+            return [Send(ErrorReply(lists.ERR_INVALID_PARAMETER, cmd.trid))], False
+        return [
+            Send(Command("SBP", cmd.trid, cmd.args)),
+            PropertyChanged(contact, name, value),
+        ], True
+
+    def _on_sbs(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
+        # Server-sent in MSNP11 ("SBS 0 null"); a client that sends it is answered in kind.
+        return [Send(Command("SBS", cmd.trid, cmd.args[:2]))], True
+
+    def _on_url(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
+        if not 1 <= len(cmd.args) <= 2 or cmd.args[0].upper() not in URL_SERVICES:
+            return [Send(ErrorReply(lists.ERR_INVALID_PARAMETER, cmd.trid))], False
+        return [Send(Command("URL", cmd.trid, ("/", BLANK_URL, "2")))], True
+
+    def _on_snd(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
+        # An e-mail invitation to the service: the gateway sends no e-mail.
+        if not 1 <= len(cmd.args) <= 4:
+            raise MsnProtocolError("bad SND", lists.ERR_SYNTAX)
+        return [Send(Command("SND", cmd.trid, ("OK",)))], True
+
+    def _on_sdc(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
+        # SND with the sender's name and a note (a payload): no e-mail either.
+        if not 1 <= len(cmd.args) <= 8:
+            raise MsnProtocolError("bad SDC", lists.ERR_SYNTAX)
+        return [Send(Command("SDC", cmd.trid, ("OK",)))], True
+
+    def _on_ims(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
+        if cmd.args not in (("ON",), ("OFF",)):
+            raise MsnProtocolError("IMS takes ON or OFF", lists.ERR_SYNTAX)
+        self.accepts_switchboards = cmd.args[0] == "ON"
+        return [Send(Command("IMS", cmd.trid, ("0", cmd.args[0])))], True
+
+    def _on_gcf(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
+        if self.version < 11 or len(cmd.args) != 1:
+            return [Send(ErrorReply(lists.ERR_DISABLED, cmd.trid))], False
+        return [Send(Command("GCF", cmd.trid, (cmd.args[0],), SHIELDS_XML))], True
+
+    def _on_lst(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
+        # MSNP2-7 only: later clients get every list from SYN.
+        if self.version >= 8:
+            return [Send(ErrorReply(lists.ERR_DISABLED, cmd.trid))], False
+        if len(cmd.args) != 1 or cmd.args[0] not in lists.LIST_BITS:
+            raise MsnProtocolError("bad LST", lists.ERR_INVALID_PARAMETER)
+        assert cmd.trid is not None
+        return [QueryList(cmd.trid, "LST", cmd.args[0])], True
+
+    def _on_lsg(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
+        if self.version >= 8 or self.version < 6:
+            return [Send(ErrorReply(lists.ERR_DISABLED, cmd.trid))], False
+        assert cmd.trid is not None
+        return [QueryList(cmd.trid, "LSG")], True
 
     def _on_uux(self, cmd: Command, now: float) -> tuple[list[Action], bool]:
         if self.version < 11:

@@ -9,7 +9,9 @@ with a switchboard connection, named by an opaque connection key) or *virtual*
 not joined yet; their messages arrive through the core).
 
 - ``XFR SB`` + ``USR``: a client opens a room and is its first participant.
-- ``CAL x``: ``x`` joins the room virtually (``JOI`` to everybody connected).
+- ``CAL x``: a local MSN user connected to this node is rung into the room at once
+  (:meth:`Rooms.invite`; ``JOI`` to the others only when it answers, :meth:`Rooms.answer`);
+  anyone else joins virtually (:meth:`Rooms.call`, ``JOI`` to everybody connected now).
 - A client's ``MSG`` goes to the core once per other participant; when one of those
   is a local MSN user the core routes it back to that user's notification link,
   which looks for a room holding both (:meth:`Rooms.find`), else rings the user
@@ -17,7 +19,8 @@ not joined yet; their messages arrive through the core).
   virtual participant. A rung user's messages wait in a bounded queue until it
   answers (``ANS``) or the invitation expires (:meth:`Rooms.expire`).
 - ``OUT`` or a dropped connection: ``BYE`` to the others; a room with nobody
-  connected is gone.
+  connected is gone. The last one connected who leaves while someone is still rung
+  stays virtually instead, so the rung user reads what waits and can answer.
 
 Rooms are mutated only through methods that return ``(connection key, Command)``
 pairs for the glue to write.
@@ -204,6 +207,12 @@ class Rooms:
         """``handle``'s connection left: BYE to the others; drop the room when empty."""
         participant = room.participants.get(handle)
         if participant is None or participant.connection is None:
+            return []
+        if room.invitations and not room.connections(excluding=handle):
+            # Someone rung has not answered and nobody else is here: stay in the room
+            # virtually, so they still read what was written and their answer reaches
+            # the one who left (rung back through the core).
+            participant.connection = None
             return []
         del room.participants[handle]
         self._left(handle, room.room_id)

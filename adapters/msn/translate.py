@@ -10,7 +10,7 @@ cover the whole body; partial spans are dropped on the way to MSN. Colours on th
 wire are blue-green-red and may lose leading zeros.
 
 Contacts from other networks appear under their MSN alias with a display name that
-names their network ("Bob [ICQ/AIM]", the core's own spelling).
+names their network ("Ivan [ICQ/AIM]"): one rule, :func:`contact_name`, for every line.
 """
 
 from __future__ import annotations
@@ -310,10 +310,15 @@ def decode_name(value: str) -> str:
     return unquote(value)[:256]
 
 
-def display_name_for(address: str, name: str) -> str:
-    """A display name that says which network a contact lives on."""
+def contact_name(address: str, own_name: str) -> str:
+    """The one name an MSN client sees for the person at ``address``, everywhere
+    (LST/ADC, ILN, NLN, the reverse-list notice, RNG, JOI/IRO, MSG): their own
+    display name as the core knows it (``own_name``: the account's), else their own
+    id on their own network; a user of another network gets that network's label
+    (``Ivan [ICQ/AIM]``, ``700123 [UIN]``). Never what some client typed for them.
+    It changes only when that person changes their name (docs/protocols/msn.md, Names)."""
     network, native = split_address(address)
-    shown = name or native
+    shown = own_name or native
     if network == "msn":
         return shown
     label = NETWORK_LABELS.get(network, network.upper())

@@ -44,6 +44,26 @@ class MsnClient:
                 raise ConnectionError(f"closed while waiting for {verb}; had {self.frames}")
             self.frames += self.codec.receive_data(data)
 
+    def take(self, verb: str, trid: int | None = None) -> Command:
+        """Like :meth:`expect`, but remove only the frame taken: whatever arrived
+        before it stays for later reads (order between two rooms is not fixed)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            for i, frame in enumerate(self.frames):
+                if (
+                    isinstance(frame, Command)
+                    and frame.verb == verb
+                    and (trid is None or frame.trid == trid)
+                ):
+                    del self.frames[i]
+                    return frame
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {verb} in {self.frames}")
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError(f"closed while waiting for {verb}; had {self.frames}")
+            self.frames += self.codec.receive_data(data)
+
     def close(self) -> None:
         self.sock.close()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.support.fake_core import FakeCore as FakeCore
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "msn"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "msn"  # copies of shared captures
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,15 @@ from adapters.contract import MAX_ADAPTER_DATA_BYTES
 from adapters.msn import lists
 from adapters.msn.codec import Command, ErrorReply
 from adapters.msn.protocol import (
+    CONTACT_PROPERTIES_FIELD,
     ERR_TOO_MANY_GROUPS,
     GROUP_ALIASES_FIELD,
     GROUPS_FIELD,
+    MAX_CONTACT_PROPERTIES,
     MAX_GROUP_ALIASES,
     MsnService,
     group_changes,
+    property_changes,
     settings_from_data,
 )
 from adapters.msn.session import NsConfig
@@ -174,3 +177,38 @@ def test_list_edits_of_a_connection_run_one_after_another(world: World) -> None:
     ]
     (entry,) = core.lists[ALICE].values()
     assert entry.group == "Friends" and entry.subscribed
+
+
+def test_prp_and_sbp_values_survive_a_restart(world: World) -> None:
+    """PRP phones and SBP contact properties are adapter data: SYN on a new service gives
+    them back (PRP after BLP, BPR after the contact's LST); SBP MFN is kept, not shown."""
+    core, service, _ = world
+    core.befriend(ALICE, "msn:bob@example.com")
+    alice = login(service, "alice", version=12, online=False)
+    alice.read()
+    guid = lists.contact_guid("msn:bob@example.com")
+    alice.send("PRP", "PHH", "555")
+    alice.send("SBP", guid, "PHW", "777")
+    alice.send("SBP", guid, "MFN", "Bobby")
+    assert [f.verb for f in alice.read() if isinstance(f, Command)] == ["PRP", "SBP", "SBP"]
+    again = login(restarted(core), "alice", version=12, online=False)
+    again.read()
+    again.send("SYN", "0", "0")
+    frames = again.read()
+    assert Command("PRP", None, ("PHH", "555")) in frames
+    verbs = [f.verb for f in frames if isinstance(f, Command)]
+    assert verbs[verbs.index("LST") + 1] == "BPR"
+    assert Command("BPR", None, ("PHW", "777")) in frames
+    (lst,) = commands(frames, "LST")
+    assert "F=Bob" in lst.args  # Bob's own name, not the cached "Bobby"
+    assert json.loads(core.data[ALICE][CONTACT_PROPERTIES_FIELD])[guid]["MFN"] == "Bobby"
+
+
+def test_sbp_data_is_bounded_to_the_newest_contacts() -> None:
+    """SBP keeps the newest MAX_CONTACT_PROPERTIES contacts: a client cannot grow it."""
+    settings = lists.OwnerSettings()
+    for i in range(MAX_CONTACT_PROPERTIES + 5):
+        changes = property_changes(settings, f"c{i}", "MFN", "x")
+        settings = settings_from_data({k: v for k, v in changes.items() if v is not None})
+    kept = settings.contact_properties
+    assert len(kept) == MAX_CONTACT_PROPERTIES and "c0" not in kept and f"c{i}" in kept

@@ -208,7 +208,8 @@ def test_md5_wrong_password(world: tuple[FakeCore, MsnService, MemoryReactorCloc
 def test_two_users_chat_on_switchboards(
     world: tuple[FakeCore, MsnService, MemoryReactorClock],
 ) -> None:
-    """Alice CALs Bob: her MSG reaches Bob through the core, on a switchboard he is rung into."""
+    """Alice CALs Bob: he is rung at once, her MSG reaches him through the core, and
+    she sees him join (JOI) when he answers, as on a real server."""
     core, service, _ = world
     core.befriend("msn:alice@example.com", "msn:bob@example.com")
     alice, bob = login(service, "alice"), login(service, "bob")
@@ -216,8 +217,9 @@ def test_two_users_chat_on_switchboards(
     sb_a = switchboard(service, alice, "alice")
     trid = sb_a.send("CAL", "bob@example.com")
     frames = sb_a.read()
-    assert frames[0] == Command("CAL", trid, ("RINGING", frames[0].args[1]))  # type: ignore[union-attr]
-    assert frames[1] == Command("JOI", None, ("bob@example.com", "Bob"))
+    assert frames == [Command("CAL", trid, ("RINGING", frames[0].args[1]))]  # type: ignore[union-attr]
+    rng = bob.transport.value()
+    assert rng.startswith(b"RNG ") and b" alice@example.com Alice\r\n" in rng
     sb_a.send(
         "MSG",
         "U",
@@ -238,7 +240,7 @@ def test_two_users_chat_on_switchboards(
     msg = frames[2]
     assert isinstance(msg, Command) and msg.args == ("alice@example.com", "Alice")
     assert msg.payload is not None and msg.payload.endswith(b"hello bob") and b"EF=B" in msg.payload
-    assert Command("JOI", None, ("bob@example.com", "Bob")) not in sb_a.read()
+    assert sb_a.read() == [Command("JOI", None, ("bob@example.com", "Bob"))]
     sb_b.send("MSG", "N", payload=TEXT + b"hi alice")
     (back,) = sb_a.read()
     assert isinstance(back, Command) and back.args == ("bob@example.com", "Bob")
@@ -294,18 +296,20 @@ def test_three_party_switchboard(world: tuple[FakeCore, MsnService, MemoryReacto
     sb_a = switchboard(service, alice, "alice")
     sb_a.send("CAL", "bob@example.com")
     sb_a.send("CAL", "carol@example.com")
-    assert sb_a.verbs() == ["CAL", "JOI", "CAL", "JOI"]
+    assert sb_a.verbs() == ["CAL", "CAL"]  # JOI only when each answers
     sb_a.send("MSG", "N", payload=TEXT + b"hello both")
     assert len([e for e in core.submitted if isinstance(e, Message)]) == 2
     sb_b, frames_b = answer_ring(service, bob, "bob")
+    assert sb_a.read() == [Command("JOI", None, ("bob@example.com", "Bob"))]
     sb_c, frames_c = answer_ring(service, carol, "carol")
-    assert [f.verb for f in frames_b if isinstance(f, Command)] == ["IRO", "IRO", "ANS", "MSG"]
+    assert [f.verb for f in frames_b if isinstance(f, Command)] == ["IRO", "ANS", "MSG"]
     assert {f.args[2] for f in frames_c if isinstance(f, Command) and f.verb == "IRO"} == {
         "alice@example.com",
         "bob@example.com",
     }
     assert frames_c[-1].payload.endswith(b"hello both")  # type: ignore[union-attr]
-    assert sb_a.read() == []  # both were already shown as joined
+    assert sb_a.read() == [Command("JOI", None, ("carol@example.com", "Carol"))]
+    assert sb_b.read() == [Command("JOI", None, ("carol@example.com", "Carol"))]
     sb_b.send("MSG", "N", payload=TEXT + b"bob here")
     (to_alice,) = sb_a.read()
     (to_carol,) = sb_c.read()
@@ -352,8 +356,9 @@ def test_add_to_forward_list_requests_consent(
     alice, bob = login(service, "alice"), login(service, "bob")
     trid = alice.send("ADD", "FL", "bob@example.com", "Bobby", "0")
     frames = alice.read()
+    # The reply names Bob by his own name, not what Alice typed (one name per contact).
     assert frames[0] == Command(
-        "ADD", trid, ("FL", frames[0].args[1], "bob@example.com", "Bobby", "0")
+        "ADD", trid, ("FL", frames[0].args[1], "bob@example.com", "Bob", "0")
     )  # type: ignore[union-attr]
     (entry,) = core.lists["msn:alice@example.com"].values()
     assert entry.subscribed and entry.contact == "msn:bob@example.com"
@@ -446,3 +451,118 @@ def test_offline_messages_ring_after_login(
     bob.send("CHG", "NLN")
     _sb_b, frames = answer_ring(service, bob, "bob")
     assert frames[-1].payload.endswith(b"later")  # type: ignore[union-attr]
+
+
+def test_messages_before_the_callee_answers_wait_bounded(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """Messages written before a rung MSN user answers wait for the ANS, at most 32;
+    one more is refused in MSN terms (NAK) instead of being lost or queued forever."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, bob = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    sb_a.send("CAL", "bob@example.com")
+    sb_a.read()
+    for i in range(33):
+        sb_a.send("MSG", "A", payload=TEXT + f"m{i}".encode())
+    replies = sb_a.read()
+    assert [f.verb for f in replies if isinstance(f, Command)].count("NAK") == 1
+    _sb_b, frames = answer_ring(service, bob, "bob")
+    shown = [f for f in frames if isinstance(f, Command) and f.verb == "MSG"]
+    assert len(shown) == 32 and shown[0].payload.endswith(b"m0")  # type: ignore[union-attr]
+
+
+def test_ims_off_means_nobody_can_ring_you(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """A user who sent IMS OFF is not rung: a CAL of them is 217 (not online to you),
+    and a message for them from outside any room comes back as a failure."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, bob = login(service, "alice"), login(service, "bob")
+    bob.send("IMS", "OFF")
+    assert bob.verbs() == ["IMS"]
+    sb_a = switchboard(service, alice, "alice")
+    trid = sb_a.send("CAL", "bob@example.com")
+    assert sb_a.read() == [ErrorReply(217, trid)]
+    run_now(
+        core.submit(
+            Message(sender="msn:carol@example.com", recipient="msn:bob@example.com", body="hi")
+        )
+    )
+    assert bob.read() == []  # not rung for a message either: it goes back as a failure
+    failure = next(e for e in core.submitted if isinstance(e, DeliveryFailure))
+    assert failure.recipient == "msn:carol@example.com"
+
+
+def test_stranger_may_call_and_write_first(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """Nobody authorized Alice, yet her CAL of online Bob rings him (consent is about
+    presence, not about writing first); once Bob blocks her it is 217."""
+    _, service, _ = world
+    alice, bob = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    trid = sb_a.send("CAL", "bob@example.com")
+    assert sb_a.read() == [Command("CAL", trid, ("RINGING", sb_a.protocol.room.room_id))]  # type: ignore[attr-defined]
+    assert any(isinstance(f, Command) and f.verb == "RNG" for f in bob.read())
+    bob.send("ADD", "BL", "alice@example.com", "alice@example.com")
+    bob.read()
+    sb_2 = switchboard(service, alice, "alice")
+    trid = sb_2.send("CAL", "bob@example.com")
+    assert sb_2.read() == [ErrorReply(217, trid)]
+
+
+def test_renaming_oneself_renames_the_person_everywhere(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """PRP MFN (REA of oneself below MSNP10) is the person renaming themselves: the
+    core's display name changes and followers get NLN with the new name at once."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, bob = login(service, "alice"), login(service, "bob", version=8)
+    alice.read()
+    trid = bob.send("REA", "bob@example.com", "Bobby%20B")
+    assert bob.read()[0] == Command("REA", trid, ("1", "bob@example.com", "Bobby%20B"))
+    assert core.names["msn:bob@example.com"] == "Bobby B"
+    assert alice.read() == [Command("NLN", None, ("NLN", "bob@example.com", "Bobby%20B", "0"))]
+    bob.send("REA", "alice@example.com", "Ally")  # a name for a contact: no rename
+    assert core.names["msn:alice@example.com"] == "Alice"
+
+
+def test_message_to_an_empty_room_is_not_acknowledged(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """When the one rung never answered (the invitation expired), a later MSG has nobody
+    to reach: NAK, never an ACK for a message that went nowhere."""
+    core, service, clock = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, _ = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    sb_a.send("CAL", "bob@example.com")
+    sb_a.read()
+    clock.advance(61)
+    trid = sb_a.send("MSG", "A", payload=TEXT + b"still there?")
+    assert sb_a.read() == [Command("NAK", trid)]
+    assert not any(isinstance(e, Message) for e in core.submitted)
+
+
+def test_caller_who_leaves_before_the_answer_is_still_reached(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """Alice CALs Bob, writes and closes her switchboard before he answers: Bob still
+    reads her message (she stays in the room virtually), and his reply rings her."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, bob = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    sb_a.send("CAL", "bob@example.com")
+    sb_a.send("MSG", "N", payload=TEXT + b"call me back")
+    sb_a.protocol.connectionLost()  # type: ignore[attr-defined]
+    sb_b, frames = answer_ring(service, bob, "bob")
+    assert frames[0] == Command("IRO", 1, ("1", "1", "alice@example.com", "Alice"))
+    assert frames[-1].payload.endswith(b"call me back")  # type: ignore[union-attr]
+    sb_b.send("MSG", "N", payload=TEXT + b"here I am")
+    _sb_a2, back = answer_ring(service, alice, "alice")
+    assert back[-1].payload.endswith(b"here I am")  # type: ignore[union-attr]

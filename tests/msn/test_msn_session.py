@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.msn import lists
+from adapters.msn import lists, session
 from adapters.msn.codec import Command, CommandCodec, ErrorReply, Role
 from adapters.msn.session import (
     CHALLENGE_TIMEOUT,
@@ -349,10 +349,74 @@ def test_every_state_input_pair(state: NsState, key: str) -> None:
 
 
 def test_unsupported_known_commands_get_502_online() -> None:
-    """Commands we know but do not implement (URL, SND...) answer 502 and keep the session."""
+    """Commands we know but do not implement (FND, MSNP13's ADL...) answer 502 and keep the session."""
     ns = logged_in()
-    assert sent(ns.receive(parse("URL 3 INBOX"), 1000.0)) == [ErrorReply(502, 3)]
+    assert sent(ns.receive(parse("FND 3 fname=a lname=b"), 1000.0)) == [ErrorReply(502, 3)]
     assert ns.state is NsState.AUTHENTICATED
+
+
+CLIENT_COMMANDS = [
+    # (version, client line, the real server's answer) — docs/protocols/msn.md, command table
+    (12, "SBP 3 537d4410-5066-567d-b08d-885c70cb50c8 MFN gateway@gateway.invalid",
+     Command("SBP", 3, ("537d4410-5066-567d-b08d-885c70cb50c8", "MFN", "gateway@gateway.invalid"))),
+    (11, "SBP 3 c1f9a363-4ee9-4a33-a434-b056a4c55b98 PHM tel:+15554444333 1",
+     Command("SBP", 3, ("c1f9a363-4ee9-4a33-a434-b056a4c55b98", "PHM", "tel:+15554444333", "1"))),
+    (10, "SBP 3 bob@example.com MFN Bob", Command("SBP", 3, ("bob@example.com", "MFN", "Bob"))),
+    (12, "SBS 3 null", Command("SBS", 3, ("null",))),
+    (8, "URL 3 INBOX", Command("URL", 3, ("/", "about:blank", "2"))),
+    (12, "URL 3 PROFILE 0x0409", Command("URL", 3, ("/", "about:blank", "2"))),
+    (8, "SND 3 x@example.org 0x0409 MSMSGS MSMSGS", Command("SND", 3, ("OK",))),
+    (8, "IMS 3 OFF", Command("IMS", 3, ("0", "OFF"))),
+    (11, "GCF 3 Shields.xml", Command("GCF", 3, ("Shields.xml",), session.SHIELDS_XML)),
+    (8, "PRP 3 PHH 555%20123", Command("PRP", 3, ("1", "PHH", "555%20123"))),
+    (12, "PRP 3 PHM", Command("PRP", 3, ("PHM",))),
+    (12, "PRP 3 MFN New%20Name", Command("PRP", 3, ("MFN", "New%20Name"))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("version", "line", "answer"), CLIENT_COMMANDS)
+def test_commands_real_clients_send_are_answered_and_keep_the_session(
+    version: int, line: str, answer: Command
+) -> None:
+    """What MSNP8-12 clients send in normal use gets the real server's answer, never an error."""
+    ns = logged_in(version)
+    ns.receive(parse("CHG 2 NLN 0"), 1000.0)
+    assert sent(ns.receive(parse(line), 1000.0)) == [answer]
+    assert ns.state is NsState.ONLINE
+
+
+def test_sdc_with_its_note_is_answered_ok() -> None:
+    """SDC carries a payload (the invitation's note): the codec reads it, the answer is OK."""
+    ns = logged_in(9)
+    (frame,) = CommandCodec(Role.SERVER).receive_data(
+        b"SDC 3 x@example.org 0x0409 MSMSGS WindowsMessenger X X Test%20One 8\r\nHi Mike!"
+    )
+    assert sent(ns.receive(frame, 1000.0)) == [Command("SDC", 3, ("OK",))]
+
+
+def test_sbp_and_prp_are_kept_for_the_next_sync() -> None:
+    """SBP, PRP and REA of a contact ask the glue to store what they carry; IMS OFF
+    stops rings to this user."""
+    ns = logged_in(12)
+    actions = ns.receive(parse("SBP 3 537d4410-5066-567d-b08d-885c70cb50c8 PHM 555 1"), 1000.0)
+    assert session.PropertyChanged("537d4410-5066-567d-b08d-885c70cb50c8", "PHM", "555") in actions
+    actions = ns.receive(parse("PRP 4 PHH"), 1000.0)
+    assert session.PropertyChanged(None, "PHH", None) in actions
+    ns.receive(parse("IMS 5 OFF"), 1000.0)
+    assert ns.accepts_switchboards is False
+    old = logged_in(9)
+    actions = old.receive(parse("REA 3 bob@example.com Bobby"), 1000.0)
+    assert session.PropertyChanged("bob@example.com", "MFN", "Bobby") in actions
+
+
+def test_sbp_before_msnp10_and_unknown_properties_are_refused_without_closing() -> None:
+    """SBP is MSNP10+ (502 below); an unknown PRP/SBP property is 201; the session stays."""
+    old = logged_in(9)
+    assert sent(old.receive(parse("SBP 3 bob@example.com MFN Bob"), 1000.0)) == [ErrorReply(502, 3)]
+    new = logged_in(12)
+    assert sent(new.receive(parse("SBP 3 bob@example.com XYZ 1"), 1000.0)) == [ErrorReply(201, 3)]
+    assert sent(new.receive(parse("PRP 4 XYZ 1"), 1000.0)) == [ErrorReply(201, 4)]
+    assert old.state is new.state is NsState.AUTHENTICATED
 
 
 # ---- switchboard session

@@ -13,9 +13,9 @@ from adapters.msn.translate import (
     ImFormat,
     TextContent,
     TypingContent,
+    contact_name,
     content_from_payload,
     decode_name,
-    display_name_for,
     encode_name,
     format_im_format,
     parse_im_format,
@@ -135,10 +135,10 @@ def test_names_are_url_encoded_and_bounded() -> None:
 
 def test_other_networks_show_in_display_names() -> None:
     """A contact from another network says so in its display name."""
-    assert display_name_for("oscar:12345", "Bob") == "Bob [ICQ/AIM]"
-    assert display_name_for("oscar:12345", "Bob [ICQ/AIM]") == "Bob [ICQ/AIM]"
-    assert display_name_for("uin:700123", "") == "700123 [UIN]"
-    assert display_name_for("msn:a@b.com", "Al") == "Al"
+    assert contact_name("oscar:12345", "Bob") == "Bob [ICQ/AIM]"
+    assert contact_name("oscar:12345", "Bob [ICQ/AIM]") == "Bob [ICQ/AIM]"
+    assert contact_name("uin:700123", "") == "700123 [UIN]"
+    assert contact_name("msn:a@b.com", "Al") == "Al"
 
 
 @pytest.mark.parametrize(

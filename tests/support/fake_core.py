@@ -357,6 +357,18 @@ class FakeCore:
             return PresenceState.OFFLINE
         return self._presence(real)[0]
 
+    async def set_display_name(self, address: str, display_name: str) -> None:
+        if address in self.passwords and display_name and self.names.get(address) != display_name:
+            self.names[address] = display_name
+            await self._fan_out(address)
+
+    async def presence_for_writer(self, address: str, writer: str) -> PresenceState:
+        real = await self.resolve(address) or address
+        entry = self.lists.get(real, {}).get(writer)
+        if entry is not None and entry.blocked:
+            return PresenceState.OFFLINE
+        return self._presence(real)[0]
+
     async def presence_policy(self, owner: str) -> PresencePolicy:
         return self.policies.get(owner, PresencePolicy.ALLOWED)
 
