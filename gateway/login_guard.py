@@ -63,11 +63,19 @@ class SourceBuckets:
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
+    def _tokens(self, source: str, now: float) -> float:
+        tokens, last = self._buckets.get(source, (self._burst, now))
+        return min(self._burst, tokens + (now - last) * self._rate)
+
+    def allows(self, source: str) -> bool:
+        """Would an attempt from ``source`` go ahead? (Takes nothing.)"""
+        return self._tokens(source, self._clock()) >= 1.0
+
     def take(self, source: str) -> bool:
         """One attempt from ``source``: True if it may go ahead."""
         now = self._clock()
-        tokens, last = self._buckets.pop(source, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        tokens = self._tokens(source, now)
+        self._buckets.pop(source, None)
         allowed = tokens >= 1.0
         self._buckets[source] = (tokens - 1.0 if allowed else tokens, now)
         while len(self._buckets) > self._max:

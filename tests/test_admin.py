@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,19 @@ def test_api_requires_the_bearer_token(gateway_node: Callable[..., GatewayNode])
     status, doc = node.api("GET", "/openapi.json", token="")
     assert status == 200 and doc["openapi"].startswith("3.")
     assert "/v1/whois/{address}" in doc["paths"]
+
+
+def test_api_token_guessing_is_braked_per_address(
+    gateway_node: Callable[..., GatewayNode],
+) -> None:
+    """Past 10 wrong tokens at once an address gets 429 (even with the right token)
+    until its bucket refills; a guesser cannot try thousands a second."""
+    node = gateway_node([])
+    answers = [node.api("GET", "/v1/status", token=f"guess-{i}")[0] for i in range(12)]
+    assert answers[:10] == [401] * 10 and answers[10:] == [429, 429]
+    assert node.api("GET", "/v1/status")[0] == 429
+    time.sleep(1.2)
+    assert node.api("GET", "/v1/status")[0] == 200
 
 
 def test_api_account_lifecycle_and_whois(gateway_node: Callable[..., GatewayNode]) -> None:

@@ -55,6 +55,7 @@ def violations() -> list[str]:
                     "contract",
                     "aio",
                     "registry",
+                    "output_bound",  # shared glue: bounded output per connection
                 )
             ):
                 found.append(f"{path.relative_to(ROOT)} imports {name}")

@@ -31,6 +31,7 @@ from adapters.msn.protocol import (
 )
 from adapters.msn.session import NsConfig
 from adapters.msn.tokens import TokenSigner
+from adapters.output_bound import DEFAULT_LIMIT, DEFAULT_STALL_SECONDS, OutputLimits
 
 WILDCARDS = ("0.0.0.0", "::", "")
 
@@ -95,6 +96,10 @@ class MsnSettings(BaseModel):
     http_tls: bool = True
     """The Passport endpoint speaks HTTPS (every MSNP8+ client needs it); false: plain HTTP."""
     http_timeout: float = Field(default=30.0, gt=0, le=600)
+    max_output_bytes: int = Field(default=DEFAULT_LIMIT, ge=4096)
+    """What a client that stops reading may still be handed before it is disconnected."""
+    output_stall_seconds: float = Field(default=DEFAULT_STALL_SECONDS, gt=0)
+    """How long a client may leave its socket full before it is disconnected."""
     """Seconds a login connection may stay silent (also to finish its TLS handshake)."""
     tls_cert: str | None = None
     """PEM certificate (chain) for the endpoint; default: the node's own self-signed one."""
@@ -145,7 +150,12 @@ class MsnAdapter:
         )
         ns_config = NsConfig(signer=signer, switchboard_address="", redirect_to=config.redirect_ns)
         service = MsnService(
-            core=core, clock=clock, run=self._runner, signer=signer, ns_config=ns_config
+            core=core,
+            clock=clock,
+            run=self._runner,
+            signer=signer,
+            ns_config=ns_config,
+            output=OutputLimits(config.max_output_bytes, config.output_stall_seconds),
         )
         self.service = service
 

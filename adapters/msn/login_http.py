@@ -273,7 +273,8 @@ class PassportResource(Resource):
             answer(None)
             return
         proof = PlainPasswordProof(password)
-        d = self.service.run(self.service.core.check_login(address, proof))
+        source = str(getattr(request.getClientAddress(), "host", ""))
+        d = self.service.run(self.service.core.check_login(address, proof, source))
         finished = request.notifyFinish()
         gone: list[bool] = []
         finished.addErrback(lambda _: gone.append(True))

@@ -82,6 +82,7 @@ from adapters.msn.translate import (
     text_payloads,
     typing_payload,
 )
+from adapters.output_bound import DEFAULT_OUTPUT, OutputBound, OutputLimits
 from schema.addresses import AddressError, make_address
 from schema.events import (
     Authorization,
@@ -255,6 +256,7 @@ class MsnService:
     signer: TokenSigner
     ns_config: NsConfig
     rooms: Rooms = field(default_factory=Rooms)
+    output: OutputLimits = DEFAULT_OUTPUT
     links: dict[str, list[NotificationProtocol]] = field(default_factory=dict)
     sent: dict[str, Sent] = field(default_factory=dict)
     _expiry: DelayedCall | None = None
@@ -350,12 +352,29 @@ class _Connection(Protocol):
         self.codec = codec
         self._timer: timers.Timer | None = None
         self._gone = False
+        self._out: OutputBound | None = None
 
     def _perform(self, actions: Sequence[Any]) -> None:
         raise NotImplementedError
 
     def connectionMade(self) -> None:
+        self._out = OutputBound(
+            self.transport, self.service.clock, self._overflowed, self.service.output
+        )
         self._arm()
+
+    def _source(self) -> str:
+        """The client's host, for the core's per-source login brake."""
+        transport = cast(Any, self.transport)
+        return str(getattr(transport.getPeer(), "host", "")) if transport is not None else ""
+
+    def _overflowed(self, why: str) -> None:
+        log.info("msn: {kind} connection disconnected: {why}", kind=self.kind, why=why)
+
+    @property
+    def stalled(self) -> bool:
+        """Aborted because its client stopped reading: takes nothing more."""
+        return self._out is not None and self._out.aborted
 
     def dataReceived(self, data: bytes) -> None:
         if self._gone:
@@ -383,7 +402,11 @@ class _Connection(Protocol):
 
     def write(self, frame: Frame) -> None:
         transport = _transport(self)
-        if not self._gone and transport is not None:
+        if self._gone or transport is None:
+            return
+        if self._out is not None:
+            self._out.write(self.codec.send(frame))
+        else:
             transport.write(self.codec.send(frame))
 
     def _close(self) -> None:
@@ -453,7 +476,8 @@ class NotificationProtocol(_Connection):
                 self._close()
             elif isinstance(action, CheckPassword):
                 self._call(
-                    self.service.core.check_login(action.address, action.proof), self._checked
+                    self.service.core.check_login(action.address, action.proof, self._source()),
+                    self._checked,
                 )
             elif isinstance(action, LoadAccount):
                 self._call(self.service.core.account(action.address), self._account_loaded)
@@ -549,6 +573,12 @@ class NotificationProtocol(_Connection):
             opened = await core.open_session(
                 self.session.address, self, action.presence, action.status_text
             )
+            if self._gone:
+                # The client left while its session opened: nobody else will close it
+                # (connectionLost saw no session id), and its row would stay for good.
+                await core.close_session(opened.session_id)
+                return opened, []
+            self.session_id = opened.session_id  # from here connectionLost closes it
             lines: list[Command] = []
             for entry in await core.contacts(self.session.address):
                 if not entry.subscribed or entry.blocked:
@@ -777,7 +807,7 @@ class NotificationProtocol(_Connection):
     # -- ClientLink
 
     def deliver(self, delivery: Delivery) -> bool:
-        if self._gone or self.session.state is NsState.CLOSED:
+        if self._gone or self.stalled or self.session.state is NsState.CLOSED:
             return False
         event = delivery.event
         if self._early is not None and self.session_id is None:

@@ -377,6 +377,10 @@ class OscarServerProtocol(Protocol):
         def answered(result: M.Answer) -> None:
             if self.session is not None and not self._gone:
                 self._after(self.session.answer(token, result, self.factory.clock.seconds()))
+            elif isinstance(result, M.SessionOpened):
+                # The client left while its session opened: the session machine never
+                # learnt the id, so close it here or its row stays in the directory.
+                self._fire(self.factory.core.close_session(result.session_id))
 
         def failed(failure: Failure) -> None:
             self._core_failed(failure)

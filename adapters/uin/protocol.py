@@ -417,7 +417,7 @@ class UinServer(DatagramProtocol):
         for event in events:
             if isinstance(event, LoginAttempted):
                 proof = ScramProof(event.auth_message, event.proof)
-                d = self._run(self.core.check_login(conn.owner, proof))
+                d = self._run(self.core.check_login(conn.owner, proof, conn.address[0]))
                 d.addCallback(
                     lambda result: self._login_checked(conn, result.ok, result.server_signature)
                 )

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -21,6 +22,7 @@ from twisted.web import resource, server
 
 from gateway.admin.openapi import DOCUMENT
 from gateway.admin.service import AdminError, AdminService
+from gateway.login_guard import SourceBuckets
 from schema.limits import shown
 
 log = Logger()
@@ -127,6 +129,10 @@ class AdminApi(resource.Resource):
         resource.Resource.__init__(self)
         self._service = service
         self._token_hashes = token_hashes
+        # Wrong tokens per client address: 10 at once, then one a second.
+        self._wrong_tokens = SourceBuckets(
+            rate=1.0, burst=10, max_sources=4096, clock=time.monotonic
+        )
 
     def render(self, request: server.Request) -> bytes | int:
         path = (request.path or b"/").decode("utf-8", "replace")
@@ -147,7 +153,13 @@ class AdminApi(resource.Resource):
     async def _dispatch(self, request: server.Request, path: str) -> tuple[int, Any]:
         header = request.getHeader(b"authorization") or b""
         scheme, _, token = header.decode("latin-1").partition(" ")
+        source = str(getattr(request.getClientAddress(), "host", ""))
+        if not self._wrong_tokens.allows(source):
+            # Guessing the token: refused without looking at it (ADR 0013).
+            request.setHeader(b"Retry-After", b"1")
+            return 429, {"error": "too many wrong tokens from this address; try again later"}
         if scheme.lower() != "bearer" or not await self._token_ok(token.strip()):
+            self._wrong_tokens.take(source)
             return 401, {"error": "missing or wrong bearer token"}
         matches = [(m, r) for m, r, _ in ROUTES if r.fullmatch(path)]
         if not matches:

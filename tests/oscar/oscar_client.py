@@ -89,7 +89,11 @@ class OscarClient:
         self.recordings: list[Recording] = []
         self.bos: Connection | None = None
 
-    def login(self, name: str, password: str, prehashed: bool = True) -> Connection:
+    def login(
+        self, name: str, password: str, prehashed: bool = True, ready: bool = True
+    ) -> Connection:
+        """BUCP then BOS in libpurple's order; ``ready=False`` stops before client-ready
+        (01/02), which opens the gateway session."""
         auth = Connection(self.host, self.port, self.recordings)
         auth.expect(lambda e: isinstance(e, Signon))
         auth.send(Signon())
@@ -132,7 +136,8 @@ class OscarClient:
         bos.expect_snac(S.FeedbagReply)
         bos.snac(S.FeedbagUse())
         bos.snac(S.IcbmSetParams(0, 0x0B, 8000, 999, 999, 0))
-        bos.snac(S.ClientOnline((S.ToolVersion(1, 3, 0x0110, 0x0629),)))
+        if ready:
+            bos.snac(S.ClientOnline((S.ToolVersion(1, 3, 0x0110, 0x0629),)))
         self.bos = bos
         return bos
 
