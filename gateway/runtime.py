@@ -245,12 +245,13 @@ class Gateway:
                         "port": getattr(address, "port", 0),
                     }
                 )
+                where = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+                what = listener.description
+                # Most descriptions already say where they listen: do not say it twice.
                 log.info(
-                    "{network}: {what} listening on {host}:{port}",
+                    "{network}: {what}",
                     network=network,
-                    what=listener.description,
-                    host=getattr(address, "host", "?"),
-                    port=getattr(address, "port", "?"),
+                    what=what if where in what else f"{what} listening on {where}",
                 )
 
         if cfg.admin.enabled:
