@@ -27,26 +27,14 @@ class MsnClient:
 
     def expect(self, verb: str, trid: int | None = None) -> Command:
         """Read until a command with ``verb`` (and ``trid``) arrives; keep the rest."""
-        deadline = time.monotonic() + self.timeout
-        while True:
-            for i, frame in enumerate(self.frames):
-                if (
-                    isinstance(frame, Command)
-                    and frame.verb == verb
-                    and (trid is None or frame.trid == trid)
-                ):
-                    del self.frames[: i + 1]
-                    return frame
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no {verb} in {self.frames}")
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError(f"closed while waiting for {verb}; had {self.frames}")
-            self.frames += self.codec.receive_data(data)
+        return self._wait(verb, trid, drop_earlier=True)
 
     def take(self, verb: str, trid: int | None = None) -> Command:
         """Like :meth:`expect`, but remove only the frame taken: whatever arrived
         before it stays for later reads (order between two rooms is not fixed)."""
+        return self._wait(verb, trid, drop_earlier=False)
+
+    def _wait(self, verb: str, trid: int | None, drop_earlier: bool) -> Command:
         deadline = time.monotonic() + self.timeout
         while True:
             for i, frame in enumerate(self.frames):
@@ -55,7 +43,7 @@ class MsnClient:
                     and frame.verb == verb
                     and (trid is None or frame.trid == trid)
                 ):
-                    del self.frames[i]
+                    del self.frames[(0 if drop_earlier else i) : i + 1]
                     return frame
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no {verb} in {self.frames}")

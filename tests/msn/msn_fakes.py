@@ -9,10 +9,35 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from twisted.internet.testing import MemoryReactorClock
+
+from adapters.msn.protocol import MsnService
+from adapters.msn.session import NsConfig
+from adapters.msn.tokens import TokenSigner
 from tests.support.fake_core import FakeCore as FakeCore
+from tests.support.fake_core import run_now
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "msn"  # copies of shared captures
+
+
+def service_for(
+    core: FakeCore, clock: MemoryReactorClock | None = None, run: Any = run_now
+) -> MsnService:
+    """An MSN service over the core double on a fake clock (well past 0, so tickets
+    and timers have room), with a fixed ticket key and switchboard address."""
+    if clock is None:
+        clock = MemoryReactorClock()
+        clock.advance(1_000_000)
+    signer = TokenSigner(b"t" * 32)
+    return MsnService(
+        core=core,
+        clock=clock,
+        run=run,
+        signer=signer,
+        ns_config=NsConfig(signer=signer, switchboard_address="127.0.0.1:1864"),
+    )
 
 
 @dataclass(frozen=True)

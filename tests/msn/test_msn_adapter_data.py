@@ -26,8 +26,7 @@ from adapters.msn.protocol import (
     property_changes,
     settings_from_data,
 )
-from adapters.msn.session import NsConfig
-from adapters.msn.tokens import TokenSigner
+from tests.msn.msn_fakes import service_for
 from tests.msn.test_msn_glue import login
 from tests.msn.test_msn_glue import world as world  # fixture
 from tests.support.fake_core import FakeCore, run_now
@@ -40,14 +39,7 @@ def restarted(core: FakeCore, run: Any = run_now) -> MsnService:
     """A fresh MSN service (a restarted process, or another node) on the same core."""
     clock = MemoryReactorClock()
     clock.advance(2_000_000)
-    signer = TokenSigner(b"t" * 32)
-    return MsnService(
-        core=core,
-        clock=clock,
-        run=run,
-        signer=signer,
-        ns_config=NsConfig(signer=signer, switchboard_address="127.0.0.1:1864"),
-    )
+    return service_for(core, clock, run)
 
 
 def commands(frames: Sequence[object], verb: str) -> list[Command]:

@@ -18,9 +18,8 @@ from adapters.msn.protocol import (
     NotificationFactory,
     SwitchboardFactory,
 )
-from adapters.msn.session import NsConfig
-from adapters.msn.tokens import TokenSigner
 from schema.events import DeliveryFailure, Message, Typing
+from tests.msn.msn_fakes import service_for
 from tests.support.fake_core import FakeCore, run_now
 
 ADDR = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -64,15 +63,7 @@ def world() -> Iterator[tuple[FakeCore, MsnService, MemoryReactorClock]]:
         core.add(f"msn:{handle}@example.com", "secret", name)
     clock = MemoryReactorClock()
     clock.advance(1_000_000)
-    signer = TokenSigner(b"t" * 32)
-    service = MsnService(
-        core=core,
-        clock=clock,
-        run=run_now,
-        signer=signer,
-        ns_config=NsConfig(signer=signer, switchboard_address="127.0.0.1:1864"),
-    )
-    yield core, service, clock
+    yield core, service_for(core, clock), clock
 
 
 def passport_ticket(service: MsnService, email: str, password: str) -> tuple[int, str]:

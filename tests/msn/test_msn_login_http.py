@@ -13,9 +13,9 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from adapters.msn.adapter import PASSPORT_HOSTS, MsnSettings
 from adapters.msn.login_http import PassportResource, PassportSite
 from adapters.msn.protocol import MsnService
-from adapters.msn.session import TICKET_PURPOSE, NsConfig
-from adapters.msn.tokens import TokenSigner
+from adapters.msn.session import TICKET_PURPOSE
 from gateway import certificate
+from tests.msn.msn_fakes import service_for
 from tests.support.fake_core import FakeCore, run_now
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -31,14 +31,7 @@ def world() -> Iterator[tuple[FakeCore, MsnService, PassportSite]]:
     core.add("msn:alice@example.com", "secret", "Alice")
     clock = MemoryReactorClock()
     clock.advance(1_000_000)
-    signer = TokenSigner(b"t" * 32)
-    service = MsnService(
-        core=core,
-        clock=clock,
-        run=run_now,
-        signer=signer,
-        ns_config=NsConfig(signer=signer, switchboard_address="127.0.0.1:1864"),
-    )
+    service = service_for(core, clock)
     site = PassportSite(PassportResource(service, lambda: "gw.example"), timeout=30)
     site.reactor = clock  # type: ignore[attr-defined]
     site.callLater = clock.callLater  # type: ignore[attr-defined]
