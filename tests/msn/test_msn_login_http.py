@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from adapters.msn.adapter import PASSPORT_HOSTS, MsnSettings
 from adapters.msn.login_http import PassportResource, PassportSite
@@ -235,7 +236,9 @@ def test_adapter_asks_the_core_for_a_certificate_with_its_names(tmp_path: Path) 
     core.tls = certificate.load_or_create(tmp_path, ["x.example"])
     reactor, listeners = _adapter_start(core, {"public_host": "gw.example.net"})
     assert set(PASSPORT_HOSTS) | {"gw.example.net"} <= set(core.tls_names)
-    assert len(reactor.sslServers) == 1  # type: ignore[attr-defined]
+    # listenSSL's own wiring, with the per-source cap outside TLS (adapters/admission.py)
+    wrapped = [getattr(t[1], "wrappedFactory", None) for t in reactor.tcpServers]  # type: ignore[attr-defined]
+    assert sum(isinstance(f, TLSMemoryBIOFactory) for f in wrapped) == 1
     assert any(core.tls.sha256 in text and "https://" in text for text in listeners)
 
 
@@ -245,6 +248,8 @@ def test_adapter_keeps_plain_http_on_request(tmp_path: Path) -> None:
     reactor, listeners = _adapter_start(core, {"http_tls": False})
     assert core.tls_names == []
     assert reactor.sslServers == []  # type: ignore[attr-defined]
+    wrapped = [getattr(t[1], "wrappedFactory", None) for t in reactor.tcpServers]  # type: ignore[attr-defined]
+    assert not any(isinstance(f, TLSMemoryBIOFactory) for f in wrapped)
     assert any("http://" in text for text in listeners)
 
 
