@@ -147,7 +147,7 @@ class MsnRates:
 
     command: Rate = Rate(10.0, 200.0)
     change: Rate = Rate(1.0, 20.0)
-    message: Rate = Rate(20.0, 200.0)
+    message: Rate = Rate(50.0, 500.0)
 
     def notification(self) -> dict[str, Rate]:
         return {COMMAND: self.command, CHANGE: self.change}
