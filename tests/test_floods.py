@@ -82,6 +82,7 @@ def _flood_while_measuring(
     writer.join(30)
     during += [_round_trip(bob) for _ in range(5)]
     bob.close()
+    print(f"PNG round trip: quiet max {max(quiet) * 1000:.2f} ms, during max {max(during) * 1000:.2f} ms")
     assert max(during) < max(1.0, 20 * max(quiet)), (quiet, during)
     return during, data, closed
 
@@ -235,6 +236,7 @@ def test_memory_comes_back_after_a_switchboard_flood(
     while after > before + 40 * 1024 and time.monotonic() < deadline:
         time.sleep(0.5)
         after = _rss_kib(node.process.pid)
+    print(f"gateway RSS {before} KiB before the flood, {after} KiB after")
     assert after <= before + 40 * 1024, f"RSS {before} KiB before, {after} KiB after"
     _round_trip(bob)
     bob.close()
