@@ -240,3 +240,66 @@ def test_memory_comes_back_after_a_switchboard_flood(
     assert after <= before + 40 * 1024, f"RSS {before} KiB before, {after} KiB after"
     _round_trip(bob)
     bob.close()
+
+
+def test_uin_floods_from_one_host_cost_another_user_nothing(
+    gateway_node: Callable[..., GatewayNode],
+) -> None:
+    """UIN (verification: its per-host buckets existed before issue 13): from 127.0.0.2,
+    50,000 datagrams before any login (hellos and garbage) and 30,000 copies of a logged-in
+    session's command; a user on 127.0.0.1 keeps getting answers; drops are logged at most
+    once a minute."""
+    from adapters.uin.codec import ContactList, ContactListGet, Hello, Status
+    from tests.uin.raw_client import RawClient
+
+    node = gateway_node(["uin"])
+    node.add_account("uin", "700123", "pw-a", "A")
+    node.add_account("uin", "700456", "pw-b", "B")
+    port = node.port("uin")
+    user = RawClient(port, 700123, "pw-a").login()
+
+    def round_trip() -> float:
+        before = len(user.commands(ContactList))
+        start = time.monotonic()
+        user.send(ContactListGet())
+        assert user.pump(lambda: len(user.commands(ContactList)) > before, 10.0)
+        return time.monotonic() - start
+
+    quiet = [round_trip() for _ in range(5)]
+    flooder = RawClient(port, 700456, "pw-b")
+    flooder.sock.close()
+    flooder.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flooder.sock.bind(("127.0.0.2", 0))
+    flooder.login()
+    assert flooder.session.send(ContactListGet())
+    (command,) = flooder.session.datagrams_to_send(time.monotonic())
+    from adapters.uin.codec import NONCE_SIZE, Datagram, encode
+
+    hello = encode(Datagram(Hello(0, Status.ONLINE, bytes(NONCE_SIZE)), 0, 700456))
+
+    def flood() -> None:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        raw.bind(("127.0.0.2", 0))
+        for i in range(50_000):
+            raw.sendto(hello if i % 2 else b"UI\x01" + bytes(40), ("127.0.0.1", port))
+        for _ in range(30_000):
+            flooder.sock.sendto(command, ("127.0.0.1", port))
+        raw.close()
+
+    writer = threading.Thread(target=flood)
+    writer.start()
+    during = []
+    while writer.is_alive():
+        during.append(round_trip())
+    writer.join()
+    during += [round_trip() for _ in range(5)]
+    print(
+        f"UIN round trip: quiet max {max(quiet) * 1000:.2f} ms, during median "
+        f"{sorted(during)[len(during) // 2] * 1000:.2f} ms, max {max(during) * 1000:.2f} ms "
+        f"({len(during)} round trips)"
+    )
+    assert max(during) < max(1.0, 20 * max(quiet)), (quiet, during)
+    assert node.log().count("dropped datagram from 127.0.0.2") == 1
+    assert node.process is not None and node.process.poll() is None
+    user.close()
+    flooder.close()
