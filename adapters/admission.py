@@ -84,7 +84,7 @@ class _CountedConnection(ProtocolWrapper):
     source = ""
 
 
-class SourceCap(WrappingFactory):
+class SourceCap(WrappingFactory[_CountedConnection]):
     """Wraps ``factory``: at most ``limit`` simultaneous connections per source host."""
 
     protocol = _CountedConnection
@@ -98,7 +98,7 @@ class SourceCap(WrappingFactory):
         what: str,
         log_line: Callable[[str, str, int, int], None] | None = None,
     ) -> None:
-        super().__init__(factory)
+        super().__init__(factory)  # type: ignore[no-untyped-call]
         self.limit = limit
         self.what = what
         self._clock = clock
@@ -122,7 +122,7 @@ class SourceCap(WrappingFactory):
         return wrapper
 
     def unregisterProtocol(self, p: Any) -> None:
-        super().unregisterProtocol(p)
+        super().unregisterProtocol(p)  # type: ignore[no-untyped-call]
         source = getattr(p, "source", "")
         left = self.open.get(source, 0) - 1
         if left > 0:

@@ -192,7 +192,7 @@ def test_a_switchboard_msg_flood_is_naked_and_the_switchboard_closed(
     _, service, _ = world
     alice = login(service, "alice")
     alice.send("XFR", "SB")
-    xfr = [f for f in alice.read() if isinstance(f, Command) and f.verb == "XFR"][0]
+    xfr = next(f for f in alice.read() if isinstance(f, Command) and f.verb == "XFR")
     sb = Client(SwitchboardFactory(service).buildProtocol(ADDR))
     sb.send("USR", "alice@example.com", xfr.args[3])
     sb.read()

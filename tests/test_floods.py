@@ -82,7 +82,9 @@ def _flood_while_measuring(
     writer.join(30)
     during += [_round_trip(bob) for _ in range(5)]
     bob.close()
-    print(f"PNG round trip: quiet max {max(quiet) * 1000:.2f} ms, during max {max(during) * 1000:.2f} ms")
+    print(
+        f"PNG round trip: quiet max {max(quiet) * 1000:.2f} ms, during max {max(during) * 1000:.2f} ms"
+    )
     assert max(during) < max(1.0, 20 * max(quiet)), (quiet, during)
     return during, data, closed
 
@@ -192,7 +194,9 @@ def test_a_silent_connection_is_closed_on_every_listener_before_login(
         "msn-sb": node.port("msn", 1),
         "msn-http": node.port("msn", 2),
     }
-    socks = {name: socket.create_connection(("127.0.0.1", p), timeout=5) for name, p in ports.items()}
+    socks = {
+        name: socket.create_connection(("127.0.0.1", p), timeout=5) for name, p in ports.items()
+    }
     start = time.monotonic()
     for name, sock in socks.items():
         _, closed = _read_until_closed(sock, 10.0)

@@ -232,7 +232,7 @@ class MsnAdapter:
                 certificate = await core.tls_certificate(config.certificate_names())
             options = tls.server_options(certificate)
             # listenSSL, with the cap outside TLS: a refused connection costs no handshake.
-            tls_site = TLSMemoryBIOFactory(options, False, site)
+            tls_site = TLSMemoryBIOFactory(cast(Any, options), False, site)
             http_port = tcp.listenTCP(
                 config.http_port, capped(tls_site, "msn login endpoint"), interface=config.http_host
             )

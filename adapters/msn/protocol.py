@@ -140,14 +140,19 @@ CHANGE_VERBS = frozenset({"CHG", "REA", "PRP", "UUX"})
 ERR_CHANGING_TOO_RAPIDLY = 800  # libpurple msn/error.c: "Friendly name changes too rapidly"
 
 
+COMMAND_RATE = Rate(10.0, 200.0)
+CHANGE_RATE = Rate(1.0, 20.0)
+MESSAGE_RATE = Rate(50.0, 500.0)
+
+
 @dataclass(frozen=True, slots=True)
 class MsnRates:
     """Per-connection command rates: what msn-pecan and msnp.py send in normal use fits
     with room to spare (docs/adr/0017-rates-and-admission.md has the figures)."""
 
-    command: Rate = Rate(10.0, 200.0)
-    change: Rate = Rate(1.0, 20.0)
-    message: Rate = Rate(50.0, 500.0)
+    command: Rate = COMMAND_RATE
+    change: Rate = CHANGE_RATE
+    message: Rate = MESSAGE_RATE
 
     def notification(self) -> dict[str, Rate]:
         return {COMMAND: self.command, CHANGE: self.change}
@@ -375,9 +380,7 @@ class _Connection(Protocol):
     kind = "msn"
     session: _Timed
 
-    def __init__(
-        self, service: MsnService, codec: CommandCodec, rates: dict[str, Rate]
-    ) -> None:
+    def __init__(self, service: MsnService, codec: CommandCodec, rates: dict[str, Rate]) -> None:
         self.service = service
         self.codec = codec
         self._timer: timers.Timer | None = None
