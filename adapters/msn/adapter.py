@@ -23,7 +23,7 @@ from adapters import tls
 from adapters.admission import DEFAULT_MAX_PER_SOURCE, Rate, SourceCap
 from adapters.aio import as_deferred, wait_deferred
 from adapters.contract import CoreServices, Listener, TlsCertificate
-from adapters.msn.login_http import PassportResource, PassportSite
+from adapters.msn.login_http import MAX_CONNECTION_SECONDS, PassportResource, PassportSite
 from adapters.msn.protocol import (
     DEFAULT_RATES,
     Clock,
@@ -101,6 +101,8 @@ class MsnSettings(BaseModel):
     """The Passport endpoint speaks HTTPS (every MSNP8+ client needs it); false: plain HTTP."""
     http_timeout: float = Field(default=30.0, gt=0, le=600)
     """Seconds a login connection may stay silent (also to finish its TLS handshake)."""
+    http_max_seconds: float = Field(default=MAX_CONNECTION_SECONDS, gt=0, le=3600)
+    """Longest a login connection may stay open at all (a client dribbling bytes)."""
     login_timeout: float = Field(default=LOGIN_TIMEOUT, gt=0, le=3600)
     """A notification or switchboard connection not logged in by then is closed."""
     max_connections_per_source: int = Field(default=DEFAULT_MAX_PER_SOURCE, ge=1)
@@ -220,6 +222,7 @@ class MsnAdapter:
 
         site_type: Any = PassportSite  # twisted.web's Site is untyped
         site = site_type(PassportResource(service, login_host), timeout=config.http_timeout)
+        site.max_seconds = config.http_max_seconds
         certificate: TlsCertificate | None = None
         if not config.http_tls:
             http_port = tcp.listenTCP(

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import (
+    MemoryReactorClock,
+    StringTransport,
+    StringTransportWithDisconnection,
+)
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from adapters.msn.adapter import PASSPORT_HOSTS, MsnSettings
@@ -274,3 +278,23 @@ def test_nexus_names_a_reachable_host_without_port_443() -> None:
     site = reactor.tcpServers[-1][1]
     answer, _ = exchange(site, b"GET /rdr/pprdr.asp\r\n\r\n")
     assert b"DALogin=gw.example.net/login2.srf," in answer
+
+
+def test_a_client_dribbling_bytes_is_cut_when_its_connection_is_too_old(
+    world: tuple[FakeCore, MsnService, PassportSite],
+) -> None:
+    """A byte every 20 s keeps the idle timeout (30 s) away, but the connection is
+    aborted once it is 120 s old (issue 13: pre-login time is bounded)."""
+    _, _, site = world
+    clock = site.reactor  # type: ignore[attr-defined]
+    channel = site.buildProtocol(PEER)
+    channel.callLater = clock.callLater
+    transport = StringTransportWithDisconnection(peerAddress=PEER)
+    transport.protocol = channel
+    channel.makeConnection(transport)
+    for byte in b"GET /rdr/pprd":
+        clock.advance(20)
+        if not transport.connected:
+            break
+        channel.dataReceived(bytes([byte]))
+    assert not transport.connected and clock.seconds() <= 1_000_000 + 120 + 20
