@@ -135,7 +135,9 @@ class CoreServices(Protocol):
 
     async def account(self, address: str) -> AccountInfo | None: ...
 
-    async def check_login(self, address: str, proof: LoginProof, source: str = "") -> LoginResult:
+    async def check_login(
+        self, address: str, proof: LoginProof, source: str = ""
+    ) -> LoginResult:
         """Check a login. ``source`` is the client's host (its IP address as the
         adapter saw it; empty if unknown): logins are throttled per source and per
         account, and a refused one comes back as ``LoginOutcome.THROTTLED``, to be
