@@ -307,3 +307,31 @@ def test_uin_floods_from_one_host_cost_another_user_nothing(
     assert node.process is not None and node.process.poll() is None
     user.close()
     flooder.close()
+
+
+def test_an_oscar_keepalive_flood_before_login_is_signed_off(
+    gateway_node: Callable[..., GatewayNode],
+) -> None:
+    """OSCAR: sign-on then 50,000 keepalives, never logging in: signed off (channel 4,
+    rate limit) long before the end; an MSN user's round trips stay quick meanwhile."""
+    from adapters.oscar.codec import Keepalive, OscarCodec, Signoff, Signon
+
+    node = gateway_node(["oscar", "msn"], adapter_settings={"oscar": OSCAR, "msn": MSN})
+    node.add_account("msn", "bob@example.com", "pw-bob", "Bob")
+    bob = _login(node, "bob@example.com", "pw-bob")
+    quiet = [_round_trip(bob) for _ in range(5)]
+    codec = OscarCodec(0x1000)
+    flood = codec.send(Signon()) + b"".join(codec.send(Keepalive()) for _ in range(50_000))
+    sock = socket.create_connection(("127.0.0.1", node.port("oscar")), timeout=10)
+    writer = threading.Thread(target=_flood, args=(sock, flood))
+    writer.start()
+    during = [_round_trip(bob) for _ in range(20)]
+    data, closed = _read_until_closed(sock, 20.0)
+    writer.join(30)
+    sock.close()
+    assert closed, "the keepalive flood was never cut off"
+    events = OscarCodec(0).receive_data(data)
+    assert isinstance(events[-1], Signoff)
+    assert "rate limit" in node.log()
+    assert max(during) < max(1.0, 20 * max(quiet)), (quiet, during)
+    bob.close()
