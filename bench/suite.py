@@ -42,7 +42,11 @@ from gateway.embedded import EmbeddedRedis
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
-OSCAR = {"factory": "adapters.oscar.adapter:OscarAdapter"}
+# Every load-generator connection comes from 127.0.0.1: lift the per-source cap
+# (docs/adr/0017-rates-and-admission.md). MSN's closed-loop step measures the gateway's
+# capacity, so its per-switchboard message rate is lifted too (OSCAR senders are paced).
+UNCAPPED = 1_000_000
+OSCAR = {"factory": "adapters.oscar.adapter:OscarAdapter", "max_connections_per_source": UNCAPPED}
 # Plain HTTP for the Passport step, as in the runs before HTTPS became the default
 # (comparable figures; the TLS handshake is not the gateway's hot path).
 MSN = {
@@ -50,6 +54,11 @@ MSN = {
     "switchboard_port": 0,
     "http_port": 0,
     "http_tls": False,
+    "max_connections_per_source": UNCAPPED,
+    "message_rate": float(UNCAPPED),
+    "message_burst": float(UNCAPPED),
+    "command_rate": float(UNCAPPED),
+    "command_burst": float(UNCAPPED),
 }
 WARMUP_RATE = 200.0
 """Warm-up messages (one per pair, excluded) go out at this pace, well below saturation."""

@@ -56,6 +56,7 @@ def violations() -> list[str]:
                     "aio",
                     "registry",
                     "output_bound",  # shared glue: bounded output per connection
+                    "admission",  # shared glue: command rates, connections per source
                 )
             ):
                 found.append(f"{path.relative_to(ROOT)} imports {name}")

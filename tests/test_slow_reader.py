@@ -21,7 +21,14 @@ SETTINGS: dict[str, dict[str, object]] = {
         "max_output_bytes": 65536,
         "output_stall_seconds": 3.0,
     },
-    "msn": {"factory": "adapters.msn.adapter:MsnAdapter", "switchboard_port": 0, "http_port": 0},
+    "msn": {
+        "factory": "adapters.msn.adapter:MsnAdapter",
+        "switchboard_port": 0,
+        "http_port": 0,
+        # Bob writes as fast as the ACKs come back: not the per-switchboard rate's test.
+        "message_rate": 1e6,
+        "message_burst": 1e6,
+    },
 }
 
 

@@ -17,19 +17,23 @@ from typing import Protocol as Interface
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from adapters import tls
+from adapters.admission import DEFAULT_MAX_PER_SOURCE, Rate, SourceCap
 from adapters.aio import as_deferred, wait_deferred
 from adapters.contract import CoreServices, Listener, TlsCertificate
-from adapters.msn.login_http import PassportResource, PassportSite
+from adapters.msn.login_http import MAX_CONNECTION_SECONDS, PassportResource, PassportSite
 from adapters.msn.protocol import (
+    DEFAULT_RATES,
     Clock,
+    MsnRates,
     MsnService,
     NotificationFactory,
     Runner,
     SwitchboardFactory,
 )
-from adapters.msn.session import NsConfig
+from adapters.msn.session import LOGIN_TIMEOUT, NsConfig
 from adapters.msn.tokens import TokenSigner
 from adapters.output_bound import DEFAULT_LIMIT, DEFAULT_STALL_SECONDS, OutputLimits
 
@@ -96,11 +100,26 @@ class MsnSettings(BaseModel):
     http_tls: bool = True
     """The Passport endpoint speaks HTTPS (every MSNP8+ client needs it); false: plain HTTP."""
     http_timeout: float = Field(default=30.0, gt=0, le=600)
+    """Seconds a login connection may stay silent (also to finish its TLS handshake)."""
+    http_max_seconds: float = Field(default=MAX_CONNECTION_SECONDS, gt=0, le=3600)
+    """Longest a login connection may stay open at all (a client dribbling bytes)."""
+    login_timeout: float = Field(default=LOGIN_TIMEOUT, gt=0, le=3600)
+    """A notification or switchboard connection not logged in by then is closed."""
+    max_connections_per_source: int = Field(default=DEFAULT_MAX_PER_SOURCE, ge=1)
+    """Simultaneous connections one source address may hold on each listener (NS, SB, HTTP)."""
+    command_rate: float = Field(default=DEFAULT_RATES.command.per_second, gt=0)
+    command_burst: float = Field(default=DEFAULT_RATES.command.burst, ge=1)
+    """Commands per second (and at once) a connection may send; past that it is closed."""
+    change_rate: float = Field(default=DEFAULT_RATES.change.per_second, gt=0)
+    change_burst: float = Field(default=DEFAULT_RATES.change.burst, ge=1)
+    """CHG/REA/PRP/UUX per second (and at once); past that: error 800 and closed."""
+    message_rate: float = Field(default=DEFAULT_RATES.message.per_second, gt=0)
+    message_burst: float = Field(default=DEFAULT_RATES.message.burst, ge=1)
+    """Switchboard MSGs per second (and at once); past that the switchboard is closed."""
     max_output_bytes: int = Field(default=DEFAULT_LIMIT, ge=4096)
     """What a client that stops reading may still be handed before it is disconnected."""
     output_stall_seconds: float = Field(default=DEFAULT_STALL_SECONDS, gt=0)
     """How long a client may leave its socket full before it is disconnected."""
-    """Seconds a login connection may stay silent (also to finish its TLS handshake)."""
     tls_cert: str | None = None
     """PEM certificate (chain) for the endpoint; default: the node's own self-signed one."""
     tls_key: str | None = None
@@ -148,7 +167,12 @@ class MsnAdapter:
             if config.ticket_secret
             else TokenSigner.random()
         )
-        ns_config = NsConfig(signer=signer, switchboard_address="", redirect_to=config.redirect_ns)
+        ns_config = NsConfig(
+            signer=signer,
+            switchboard_address="",
+            redirect_to=config.redirect_ns,
+            login_timeout=config.login_timeout,
+        )
         service = MsnService(
             core=core,
             clock=clock,
@@ -156,18 +180,35 @@ class MsnAdapter:
             signer=signer,
             ns_config=ns_config,
             output=OutputLimits(config.max_output_bytes, config.output_stall_seconds),
+            rates=MsnRates(
+                command=Rate(config.command_rate, config.command_burst),
+                change=Rate(config.change_rate, config.change_burst),
+                message=Rate(config.message_rate, config.message_burst),
+            ),
         )
         self.service = service
 
+        def capped(factory: Any, what: str) -> SourceCap:
+            return SourceCap(factory, config.max_connections_per_source, clock, what)
+
         sb_port = tcp.listenTCP(
-            config.switchboard_port, SwitchboardFactory(service), interface=config.host
+            config.switchboard_port,
+            capped(SwitchboardFactory(service), "msn switchboard"),
+            interface=config.host,
         )
         self._ports.append(sb_port)
         sb_address = f"{config.public_host}:{_port(sb_port).getHost().port}"
         service.ns_config = NsConfig(
-            signer=signer, switchboard_address=sb_address, redirect_to=config.redirect_ns
+            signer=signer,
+            switchboard_address=sb_address,
+            redirect_to=config.redirect_ns,
+            login_timeout=config.login_timeout,
         )
-        ns_port = tcp.listenTCP(config.port, NotificationFactory(service), interface=config.host)
+        ns_port = tcp.listenTCP(
+            config.port,
+            capped(NotificationFactory(service), "msn notification server"),
+            interface=config.host,
+        )
         self._ports.append(ns_port)
 
         http_bound: list[int] = []
@@ -181,16 +222,23 @@ class MsnAdapter:
 
         site_type: Any = PassportSite  # twisted.web's Site is untyped
         site = site_type(PassportResource(service, login_host), timeout=config.http_timeout)
+        site.max_seconds = config.http_max_seconds
         certificate: TlsCertificate | None = None
         if not config.http_tls:
-            http_port = tcp.listenTCP(config.http_port, site, interface=config.http_host)
+            http_port = tcp.listenTCP(
+                config.http_port, capped(site, "msn login endpoint"), interface=config.http_host
+            )
         else:
             if config.tls_cert is not None and config.tls_key is not None:
                 certificate = tls.configured_certificate(config.tls_cert, config.tls_key)
             else:
                 certificate = await core.tls_certificate(config.certificate_names())
             options = tls.server_options(certificate)
-            http_port = tcp.listenSSL(config.http_port, site, options, interface=config.http_host)
+            # listenSSL, with the cap outside TLS: a refused connection costs no handshake.
+            tls_site = TLSMemoryBIOFactory(cast(Any, options), False, site)
+            http_port = tcp.listenTCP(
+                config.http_port, capped(tls_site, "msn login endpoint"), interface=config.http_host
+            )
         self._ports.append(http_port)
         http_bound.append(_port(http_port).getHost().port)
 

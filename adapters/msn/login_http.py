@@ -20,7 +20,9 @@ Real clients' bytes (docs/protocols/msn.md, "Login over HTTPS"):
 Hostile input is refused per connection without a traceback: request line and
 headers over 16 KiB (Twisted's 400), a body over :data:`rst.MAX_BODY` (413), a
 chunked body (411), a client that stays silent or never finishes its TLS handshake
-(closed after ``timeout`` seconds), a failed TLS handshake (logged once).
+(closed after ``timeout`` seconds), a failed TLS handshake (logged once). ``timeout``
+is an idle bound (each byte restarts it), so a client dribbling a byte at a time is
+also cut once its connection is :data:`MAX_CONNECTION_SECONDS` old (logged once).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ HEADER_CASE = {b"Passporturls": b"PassportURLs"}
 """Header names as real servers wrote them, where Twisted's capitalisation differs
 (``Authentication-Info`` and ``WWW-Authenticate`` already come out right)."""
 ABORT_AFTER_CLOSE = 2
+MAX_CONNECTION_SECONDS = 120.0
+"""Longest a login connection may stay open at all (nexus and login take a second)."""
 """Seconds a timed-out peer gets to take the close (a TLS shutdown) before the cut."""
 
 
@@ -80,11 +84,30 @@ class PassportChannel(HTTPChannel):
 
     abortTimeout = ABORT_AFTER_CLOSE
 
+    max_seconds = MAX_CONNECTION_SECONDS  # set by PassportSite
+
     def __init__(self) -> None:
         _Channel.__init__(self)
         self._at_request_line = True
         self._refused = False
         self._body_bytes = 0
+        self._lifetime: Any = None
+
+    def connectionMade(self) -> None:
+        _Channel.connectionMade(self)
+        self._lifetime = cast(Any, self).callLater(self.max_seconds, self._too_old)
+
+    def _too_old(self) -> None:
+        self._lifetime = None
+        log.info(
+            "msn: login endpoint closed a connection from {peer} open for {n:g} s",
+            peer=self._peer(),
+            n=self.max_seconds,
+        )
+        self._refused = True
+        transport = cast(Any, self.transport)
+        if transport is not None:
+            transport.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:
         if not self._refused:
@@ -144,6 +167,9 @@ class PassportChannel(HTTPChannel):
         self._transport().writeSequence(sequence)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._lifetime is not None and self._lifetime.active():
+            self._lifetime.cancel()
+        self._lifetime = None
         if reason.check(SSL.Error) and not self._refused:
             log.info(
                 "msn: TLS handshake with {peer} on the login endpoint failed: {why}",
@@ -187,6 +213,13 @@ class PassportSite(Site):
     protocol = PassportChannel  # type: ignore[assignment]
     displayTracebacks = False
     noisy = False
+    max_seconds = MAX_CONNECTION_SECONDS
+
+    def buildProtocol(self, addr: Any) -> Any:
+        channel = Site.buildProtocol(self, addr)
+        if isinstance(channel, PassportChannel):
+            channel.max_seconds = self.max_seconds
+        return channel
 
 
 def _finish(request: Request, body: bytes) -> None:

@@ -35,6 +35,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from adapters import timers
+from adapters.admission import CommandBudget, Rate
 from adapters.contract import CoreServices, Delivery
 from adapters.msn import lists
 from adapters.msn.codec import (
@@ -130,6 +131,37 @@ def _transport(protocol: Protocol) -> Transport | None:
 
 
 log = Logger(namespace="adapters.msn")
+
+# Command kinds counted apart (adapters/admission.py, docs/adr/0017-rates-and-admission.md).
+COMMAND = "command"  # anything a client sends, on either connection
+CHANGE = "change"  # presence, name and personal-message changes (NS)
+MESSAGE = "message"  # MSG on a switchboard
+CHANGE_VERBS = frozenset({"CHG", "REA", "PRP", "UUX"})
+ERR_CHANGING_TOO_RAPIDLY = 800  # libpurple msn/error.c: "Friendly name changes too rapidly"
+
+
+COMMAND_RATE = Rate(10.0, 200.0)
+CHANGE_RATE = Rate(1.0, 20.0)
+MESSAGE_RATE = Rate(50.0, 500.0)
+
+
+@dataclass(frozen=True, slots=True)
+class MsnRates:
+    """Per-connection command rates: what msn-pecan and msnp.py send in normal use fits
+    with room to spare (docs/adr/0017-rates-and-admission.md has the figures)."""
+
+    command: Rate = COMMAND_RATE
+    change: Rate = CHANGE_RATE
+    message: Rate = MESSAGE_RATE
+
+    def notification(self) -> dict[str, Rate]:
+        return {COMMAND: self.command, CHANGE: self.change}
+
+    def switchboard(self) -> dict[str, Rate]:
+        return {COMMAND: self.command, MESSAGE: self.message}
+
+
+DEFAULT_RATES = MsnRates()
 
 MAX_BODY_CHARS = 4096
 ERR_TOO_MANY_GROUPS = 223  # "cannot create more groups" (ADG)
@@ -257,6 +289,7 @@ class MsnService:
     ns_config: NsConfig
     rooms: Rooms = field(default_factory=Rooms)
     output: OutputLimits = DEFAULT_OUTPUT
+    rates: MsnRates = DEFAULT_RATES
     links: dict[str, list[NotificationProtocol]] = field(default_factory=dict)
     sent: dict[str, Sent] = field(default_factory=dict)
     _expiry: DelayedCall | None = None
@@ -347,12 +380,21 @@ class _Connection(Protocol):
     kind = "msn"
     session: _Timed
 
-    def __init__(self, service: MsnService, codec: CommandCodec) -> None:
+    def __init__(self, service: MsnService, codec: CommandCodec, rates: dict[str, Rate]) -> None:
         self.service = service
         self.codec = codec
         self._timer: timers.Timer | None = None
         self._gone = False
         self._out: OutputBound | None = None
+        self._budget = CommandBudget(rates, service.now())
+        self._rates = rates
+
+    def _kind_of(self, frame: Frame) -> str:
+        return COMMAND
+
+    def _over_rate(self, frame: Frame, kind: str) -> None:
+        """The client sent ``frame`` past its rate: say so in MSN terms and close."""
+        raise NotImplementedError
 
     def _perform(self, actions: Sequence[Any]) -> None:
         raise NotImplementedError
@@ -387,7 +429,24 @@ class _Connection(Protocol):
         for frame in frames:
             if self._gone:
                 return
-            self._perform(self.session.receive(frame, self.service.now()))
+            now = self.service.now()
+            kind = self._kind_of(frame)
+            if not self._budget.take(kind, now):
+                rate = self._rates[kind]
+                log.info(
+                    "msn: closing {conn} connection from {source}: more than {burst:g} "
+                    "{kind} commands at once or {rate:g}/s",
+                    conn=self.kind,
+                    source=self._source(),
+                    burst=rate.burst,
+                    kind=kind,
+                    rate=rate.per_second,
+                )
+                self._over_rate(frame, kind)
+                self._close()
+                self._gone = True  # nothing more is read or written
+                return
+            self._perform(self.session.receive(frame, now))
         self._arm()
 
     def _connection_gone(self) -> None:
@@ -434,7 +493,7 @@ class NotificationProtocol(_Connection):
     kind = "notification"
 
     def __init__(self, service: MsnService) -> None:
-        super().__init__(service, CommandCodec(Role.SERVER))
+        super().__init__(service, CommandCodec(Role.SERVER), service.rates.notification())
         self.session: NotificationSession = NotificationSession(service.ns_config, service.now())
         self.session_id: str | None = None
         self._early: set[str] | None = set()  # ids delivered while the session opened
@@ -455,6 +514,19 @@ class NotificationProtocol(_Connection):
             self.service.run(self.service.core.close_session(session_id)).addErrback(
                 _log_failure, "closing a session"
             )
+
+    def _kind_of(self, frame: Frame) -> str:
+        if isinstance(frame, Command) and frame.verb in CHANGE_VERBS:
+            return CHANGE
+        return COMMAND
+
+    def _over_rate(self, frame: Frame, kind: str) -> None:
+        # Too many changes: the error real servers gave for changing too rapidly. Any
+        # flood: the server's own sign-off, OUT (no reason fits: OTH/SSD/MIG/TOU/RCT
+        # mean other things, and SSD would make the client reconnect at once).
+        if kind == CHANGE and isinstance(frame, Command):
+            self.write(ErrorReply(ERR_CHANGING_TOO_RAPIDLY, frame.trid))
+        self.write(Command("OUT", None, ()))
 
     def say_goodbye(self) -> None:
         """The gateway is shutting down: ``OUT SSD`` and close."""
@@ -930,9 +1002,24 @@ class SwitchboardProtocol(_Connection):
     kind = "switchboard"
 
     def __init__(self, service: MsnService) -> None:
-        super().__init__(service, CommandCodec(Role.SERVER, max_payload=SB_MAX_PAYLOAD))
-        self.session: SwitchboardSession = SwitchboardSession(service.signer, service.now())
+        super().__init__(
+            service,
+            CommandCodec(Role.SERVER, max_payload=SB_MAX_PAYLOAD),
+            service.rates.switchboard(),
+        )
+        self.session: SwitchboardSession = SwitchboardSession(
+            service.signer, service.now(), login_timeout=service.ns_config.login_timeout
+        )
         self.room: Room | None = None
+
+    def _kind_of(self, frame: Frame) -> str:
+        return MESSAGE if isinstance(frame, Command) and frame.verb == "MSG" else COMMAND
+
+    def _over_rate(self, frame: Frame, kind: str) -> None:
+        # A message past the rate is not delivered: an acknowledged one is NAKed, as
+        # any undelivered message is; then the switchboard closes (clients open another).
+        if kind == MESSAGE and isinstance(frame, Command) and frame.args[:1] in (("A",), ("N",)):
+            self.write(Command("NAK", frame.trid))
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._connection_gone()

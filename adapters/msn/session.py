@@ -232,6 +232,7 @@ class NsConfig:
     signer: TokenSigner
     switchboard_address: str  # "host:port" clients connect to for switchboards
     redirect_to: str | None = None  # "host:port": answer USR I with XFR NS there
+    login_timeout: float = LOGIN_TIMEOUT  # a connection not logged in by then is closed
 
 
 def _email_address(handle: str) -> str | None:
@@ -262,7 +263,7 @@ class NotificationSession:
     _pending: list[Action] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._login_deadline = self.now + LOGIN_TIMEOUT
+        self._login_deadline = self.now + self.config.login_timeout
         self._idle_deadline = self.now + IDLE_TIMEOUT
 
     @property
@@ -782,10 +783,11 @@ class SwitchboardSession:
     handle: str = ""
     display_name: str = ""
     room_id: str = ""
+    login_timeout: float = LOGIN_TIMEOUT  # no USR/ANS by then: closed
     _idle_deadline: float = 0.0
 
     def __post_init__(self) -> None:
-        self._idle_deadline = self.now + LOGIN_TIMEOUT
+        self._idle_deadline = self.now + self.login_timeout
 
     def receive(self, frame: Frame, now: float) -> list[SbAction]:
         if self.state is SbState.CLOSED:

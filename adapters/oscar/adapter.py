@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTCP, IReactorTime
 
+from adapters.admission import DEFAULT_MAX_PER_SOURCE, SourceCap
 from adapters.contract import CoreServices, Listener
 from adapters.oscar.auth import CookieMint
 from adapters.oscar.protocol import Clock, OscarFactory
@@ -39,6 +40,8 @@ class OscarSettings(BaseModel):
     """What a client that stops reading may still be handed before it is disconnected."""
     output_stall_seconds: float = Field(default=DEFAULT_STALL_SECONDS, gt=0)
     """How long a client may leave its socket full before it is disconnected."""
+    max_connections_per_source: int = Field(default=DEFAULT_MAX_PER_SOURCE, ge=1)
+    """Simultaneous connections one source address may hold (login and BOS together)."""
 
 
 class OscarAdapter:
@@ -74,7 +77,11 @@ class OscarAdapter:
         )
         port = cast(
             IListeningPort,
-            cast(Any, reactor).listenTCP(cfg.port, self._factory, interface=cfg.host),
+            cast(Any, reactor).listenTCP(
+                cfg.port,
+                SourceCap(self._factory, cfg.max_connections_per_source, reactor, "oscar"),
+                interface=cfg.host,
+            ),
         )
         self._port = port
         real = cast(Any, port).getHost()

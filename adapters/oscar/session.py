@@ -260,6 +260,8 @@ class Input(Enum):
     SIGNOFF = auto()
 
 
+_BOS_STATES = frozenset({State.BOS_SETUP, State.BOS_OPENING, State.ONLINE})
+"""Where client SNACs pass the rate meter by their own class (``_rate_ok``)."""
 _ALWAYS = {Input.KEEPALIVE: None, Input.SIGNOFF: State.CLOSED}
 TRANSITIONS: dict[tuple[State, Input], State] = {
     (State.AWAIT_SIGNON, Input.SIGNON_BARE): State.AUTH_AWAIT_KEY,
@@ -353,7 +355,7 @@ class OscarSession:
         self._last_heard = now
         self._last_sent = now
         self._deadline: float | None = now + config.login_timeout
-        self._rates: RateMeter | None = None
+        self._rates: RateMeter | None = RateMeter(now)  # anew at BOS start
         self._key = b""
         self._login_name = ""
         self._login_was_roasted = False
@@ -527,6 +529,8 @@ class OscarSession:
     # ------------------------------------------------------------ frames
 
     def _event(self, event: WireEvent, now: float) -> None:
+        if not isinstance(event, SnacEvent) or self.state not in _BOS_STATES:
+            self._count_frame(now)
         if isinstance(event, Keepalive):
             self._step(Input.KEEPALIVE)
         elif isinstance(event, Signoff | FlapError):
@@ -552,7 +556,7 @@ class OscarSession:
 
     def _data(self, packet: S.Snac, now: float) -> None:
         body = packet.body
-        if self.state in (State.BOS_SETUP, State.BOS_OPENING, State.ONLINE):
+        if self.state in _BOS_STATES:
             if isinstance(body, S.ClientOnline):
                 self._step(Input.CLIENT_READY)
             else:
@@ -670,6 +674,15 @@ class OscarSession:
         self._rates = RateMeter(now)
         self._requests.append(LoadContacts(self._token("contacts"), self.address))
         self._snac(S.HostOnline(OFFERED_FAMILIES), now=now)
+
+    def _count_frame(self, now: float) -> None:
+        """Frames outside the BOS rate classes (sign-on, keepalives, login SNACs,
+        anything before BOS) count in class 1 too: a flood of them reaches the
+        disconnect level like any other (docs/adr/0017-rates-and-admission.md)."""
+        assert self._rates is not None
+        verdict, _ = self._rates.record(0, 0, now)
+        if verdict is RateVerdict.DISCONNECT:
+            raise OscarProtocolError("rate limit: disconnect level reached")
 
     def _rate_ok(self, packet: S.Snac, now: float) -> bool:
         assert self._rates is not None

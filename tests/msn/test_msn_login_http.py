@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import (
+    MemoryReactorClock,
+    StringTransport,
+    StringTransportWithDisconnection,
+)
+from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from adapters.msn.adapter import PASSPORT_HOSTS, MsnSettings
 from adapters.msn.login_http import PassportResource, PassportSite
@@ -228,7 +233,9 @@ def test_adapter_asks_the_core_for_a_certificate_with_its_names(tmp_path: Path) 
     core.tls = certificate.load_or_create(tmp_path, ["x.example"])
     reactor, listeners = _adapter_start(core, {"public_host": "gw.example.net"})
     assert set(PASSPORT_HOSTS) | {"gw.example.net"} <= set(core.tls_names)
-    assert len(reactor.sslServers) == 1  # type: ignore[attr-defined]
+    # listenSSL's own wiring, with the per-source cap outside TLS (adapters/admission.py)
+    wrapped = [getattr(t[1], "wrappedFactory", None) for t in reactor.tcpServers]  # type: ignore[attr-defined]
+    assert sum(isinstance(f, TLSMemoryBIOFactory) for f in wrapped) == 1
     assert any(core.tls.sha256 in text and "https://" in text for text in listeners)
 
 
@@ -238,6 +245,8 @@ def test_adapter_keeps_plain_http_on_request(tmp_path: Path) -> None:
     reactor, listeners = _adapter_start(core, {"http_tls": False})
     assert core.tls_names == []
     assert reactor.sslServers == []  # type: ignore[attr-defined]
+    wrapped = [getattr(t[1], "wrappedFactory", None) for t in reactor.tcpServers]  # type: ignore[attr-defined]
+    assert not any(isinstance(f, TLSMemoryBIOFactory) for f in wrapped)
     assert any("http://" in text for text in listeners)
 
 
@@ -262,3 +271,23 @@ def test_nexus_names_a_reachable_host_without_port_443() -> None:
     site = reactor.tcpServers[-1][1]
     answer, _ = exchange(site, b"GET /rdr/pprdr.asp\r\n\r\n")
     assert b"DALogin=gw.example.net/login2.srf," in answer
+
+
+def test_a_client_dribbling_bytes_is_cut_when_its_connection_is_too_old(
+    world: tuple[FakeCore, MsnService, PassportSite],
+) -> None:
+    """A byte every 20 s keeps the idle timeout (30 s) away, but the connection is
+    aborted once it is 120 s old (issue 13: pre-login time is bounded)."""
+    _, _, site = world
+    clock = site.reactor  # type: ignore[attr-defined]
+    channel = site.buildProtocol(PEER)
+    channel.callLater = clock.callLater
+    transport = StringTransportWithDisconnection(peerAddress=PEER)
+    transport.protocol = channel
+    channel.makeConnection(transport)
+    for byte in b"GET /rdr/pprd":
+        clock.advance(20)
+        if not transport.connected:
+            break
+        channel.dataReceived(bytes([byte]))
+    assert not transport.connected and clock.seconds() <= 1_000_000 + 120 + 20

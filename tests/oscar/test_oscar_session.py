@@ -714,3 +714,42 @@ def test_local_close_says_goodbye(core: FakeCore, mint: CookieMint) -> None:
     last = c.pump()[-1]
     assert isinstance(last, Signoff) and find_u16(last.tlvs, 9) == 1
     assert core.closed == ["s1"]
+
+
+def test_keepalive_flood_reaches_the_disconnect_level(core: FakeCore, mint: CookieMint) -> None:
+    """Keepalives pass the rate classes too: a flood of them is signed off (issue 13)."""
+    c = online(core, mint, "alice")
+    sent = 0
+    while not c.session.closed and sent < 2000:
+        c.send(Keepalive())
+        sent += 1
+    assert c.session.closed and "rate limit" in str(c.session.error)
+    assert sent < 400
+
+
+def test_pre_login_key_request_flood_is_signed_off(core: FakeCore, mint: CookieMint) -> None:
+    """Before login, repeated 17/06 key requests are counted and cut off, not answered
+    without end (issue 13: rate classes cover pre-login frames)."""
+    c = Client(core, mint)
+    c.send(Signon())
+    keys = 0
+    for _ in range(2000):
+        keys += sum(
+            isinstance(b, S.BucpChallengeResponse)
+            for b in c.replies(c.snac(S.BucpChallengeRequest((Tlv(1, b"alice"),))))
+        )
+        if c.session.closed:
+            break
+    assert c.session.closed and "rate limit" in str(c.session.error)
+    assert keys < 400
+
+
+def test_a_normal_login_and_keepalives_stay_clear_of_the_limit(
+    core: FakeCore, mint: CookieMint
+) -> None:
+    """A client's whole login at one instant, then a keepalive a minute, is never limited."""
+    c = online(core, mint, "alice")
+    for minute in range(1, 30):
+        c.now = NOW + 60 * minute
+        c.send(Keepalive())
+    assert not c.session.closed
