@@ -165,6 +165,7 @@ class GatewayCore:
         self._alive_cache: dict[str, tuple[float, bool]] = {}
         self._epoch = 0  # this run's epoch (gateway/store/liveness.py)
         self._healthy_since: float | None = None  # lease renewed without a break since
+        self._renewed = 0.0  # when the lease was last renewed (monotonic)
         self._fenced = False  # declared dead by another node: registering again
         self._consumed: OrderedDict[str, None] = OrderedDict()  # inbox entries written
         self._loop_logged: dict[str, float] = {}
@@ -621,7 +622,9 @@ class GatewayCore:
         elif isinstance(event, Message):
             try:
                 text = await bot.answer(self, event.sender, event.body)
-            except Exception:
+            except Exception as exc:
+                if is_outage(exc) or isinstance(exc, ServiceUnavailable):
+                    raise  # the store is away: refused like any request, logged once
                 log.failure("bot: answering {sender} failed", sender=event.sender)
                 text = bot.FAILED
             # Never cut: an answer longer than one canonical message is several, in
@@ -856,7 +859,7 @@ class GatewayCore:
         await self._claim_bots()
         leases = self.store.delivery.leases
         self._epoch = await leases.start(self._node_id, self._dead_after_ms)
-        self._healthy_since = time.monotonic()
+        self._healthy_since = self._renewed = time.monotonic()
         await self._describe()
         stale = await self.store.delivery.forget_node_sessions(self._node_id)
         await self.store.delivery.ensure_inbox(self._node_id)
@@ -935,8 +938,12 @@ class GatewayCore:
         if not await leases.renew(self._node_id, self._epoch, self._dead_after_ms):
             await self._rejoin()
         self.outage.succeeded()
-        if self._healthy_since is None:
-            self._healthy_since = time.monotonic()
+        now = time.monotonic()
+        if self._healthy_since is None or (now - self._renewed) * 1000 > self._dead_after_ms:
+            # Back from an outage, or a renewal that hung (Redis stopped, this loop
+            # stalled): the others may have been cut off as long; give them time.
+            self._healthy_since = now
+        self._renewed = now
         await self._describe()
 
     def _loop_failed(self, exc: BaseException, what: str) -> None:
@@ -969,7 +976,7 @@ class GatewayCore:
                 await asyncio.sleep(0.2)
                 waited += 0.2
             self._epoch = await leases.start(self._node_id, self._dead_after_ms)
-            self._healthy_since = time.monotonic()
+            self._healthy_since = self._renewed = time.monotonic()
             await self.store.delivery.ensure_inbox(self._node_id)
             await self._finish_inbox(self._node_id)
             for session_id in list(self.local):
@@ -1148,7 +1155,9 @@ def _refusing_during_outages(
     async def call(self: GatewayCore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return await method(self, *args, **kwargs)
-        except ServiceUnavailable:
+        except ServiceUnavailable:  # from a service method the core called itself
+            if method.__name__ == "submit" and args:
+                self._report_unavailable(cast(CanonicalEvent, args[0]))
             raise
         except Exception as exc:
             if not is_outage(exc):

@@ -1,0 +1,191 @@
+"""Node liveness and Redis outages with real gateway processes on a Redis of the test's
+own (stopped, restarted and killed here, never the session's shared one):
+docs/adr/0014-liveness-and-outages.md."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from adapters.oscar import snac as S
+from gateway.embedded import EmbeddedRedis
+from gateway.store import keys
+from tests.cross_clients import OscarUser
+from tests.support.jsonline_client import JsonLineClient
+from tests.support.node import GatewayNode
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis server for this test alone (AOF on, so a stop and start keeps the data)."""
+    server = EmbeddedRedis(tmp_path / "own-redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def node_on(
+    tmp_path: Path, own_redis: EmbeddedRedis
+) -> Iterator[Callable[..., GatewayNode]]:
+    """Factory: a gateway process on the test's own Redis; stopped after the test."""
+    nodes: list[GatewayNode] = []
+
+    def start(networks: list[str], **options: Any) -> GatewayNode:
+        node = GatewayNode(tmp_path, own_redis.url, networks, **options)
+        nodes.append(node)
+        return node.start()
+
+    yield start
+    for node in nodes:
+        node.kill()
+
+
+def _wait_for(check: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _recovered(*nodes: GatewayNode) -> Callable[[], bool]:
+    return lambda: all("Redis back after" in node.log() for node in nodes)
+
+
+def _answers(*nodes: GatewayNode) -> Callable[[], bool]:
+    """Every node's admin API answers from Redis again."""
+
+    def check() -> bool:
+        try:
+            return all(node.api("GET", "/v1/sessions")[0] == 200 for node in nodes)
+        except OSError:
+            return False
+
+    return check
+
+
+def test_outage_longer_than_dead_after_kills_no_live_node(
+    node_on: Callable[..., GatewayNode], own_redis: EmbeddedRedis
+) -> None:
+    """Redis away for twice dead_after with two healthy nodes: afterwards both keep their
+    sessions, and messages between their users are delivered live, not queued offline."""
+    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=2.0)
+    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=2.0)
+    a.add_account("jsonline", "alice", "pw-alice")
+    a.add_account("jsonline", "bob", "pw-bob")
+    alice = JsonLineClient(a.port("jsonline"))
+    bob = JsonLineClient(b.port("jsonline"))
+    try:
+        alice.login("jsonline:alice", "pw-alice")
+        bob.login("jsonline:bob", "pw-bob")
+        own_redis.stop()
+        time.sleep(4.0)
+        own_redis.start()
+        _wait_for(_answers(a, b), 15.0, "both nodes to reach Redis again")
+        time.sleep(2.0 * 2 + 1.0)  # long enough for any node to (wrongly) reclaim another
+        sessions = a.api("GET", "/v1/sessions")[1]
+        assert {(s["node"], s["address"], s["alive"]) for s in sessions} == {
+            ("node-a", "jsonline:alice", True),
+            ("node-b", "jsonline:bob", True),
+        }
+        sent = alice.message("jsonline:alice", "jsonline:bob", "after the outage")
+        assert bob.read_kind("message")["event"]["id"] == sent.id
+        back = bob.message("jsonline:bob", "jsonline:alice", "got it")
+        assert alice.read_kind("message")["event"]["id"] == back.id
+        assert a.whois("jsonline:bob")["offline_queued"] == 0
+        assert a.whois("jsonline:alice")["offline_queued"] == 0
+        assert "declared dead" not in a.log() + b.log()
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_restart_with_the_same_id_delivers_its_pending_entries_once(
+    node_on: Callable[..., GatewayNode], own_redis: EmbeddedRedis
+) -> None:
+    """kill -9 of a node whose inbox holds entries (some read and never acknowledged,
+    some unread), restarted with the same id (twice): every entry reaches its user
+    once, in order, and nothing stays pending (XPENDING)."""
+    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=60.0)
+    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=60.0)
+    a.add_account("jsonline", "alice", "pw-alice")
+    a.add_account("jsonline", "bob", "pw-bob")
+    alice = JsonLineClient(a.port("jsonline"))
+    bob = JsonLineClient(b.port("jsonline"))
+    alice.login("jsonline:alice", "pw-alice")
+    bob.login("jsonline:bob", "pw-bob")
+    assert b.process is not None
+    b.process.send_signal(signal.SIGSTOP)  # stops reading its inbox
+    sent = [alice.message("jsonline:alice", "jsonline:bob", f"m{i}") for i in range(40)]
+    for _ in sent:
+        alice.read_op("sent")
+    client = redis.Redis.from_url(own_redis.url, decode_responses=True)
+    inbox = keys.inbox("node-b")
+    try:
+        assert client.xlen(inbox) == len(sent)
+        # As if node-b had read the first half and died before acknowledging it.
+        client.xreadgroup(keys.INBOX_GROUP, "node-b", {inbox: ">"}, count=20)
+        assert client.xpending(inbox, keys.INBOX_GROUP)["pending"] >= 20
+        b.kill()
+        bob.close()
+        b.start()
+        assert client.xpending(inbox, keys.INBOX_GROUP)["pending"] == 0
+        assert client.xlen(inbox) == 0
+        b.kill()
+        b.start()  # a second restart finds nothing left to route again
+        again = JsonLineClient(b.port("jsonline"))
+        again.send({"op": "login", "address": "jsonline:bob", "password": "pw-bob"})
+        got = [again.read_kind("message")["event"]["id"] for _ in sent]
+        assert got == [m.id for m in sent]
+        assert again.read_op("logged_in")["offline"] == len(sent)
+        with pytest.raises(TimeoutError):
+            again.read_kind("message", timeout=1.0)
+        assert client.xpending(inbox, keys.INBOX_GROUP)["pending"] == 0
+        again.close()
+    finally:
+        client.close()
+        alice.close()
+
+
+def test_outage_while_sending_is_try_later_and_two_log_lines(
+    node_on: Callable[..., GatewayNode], own_redis: EmbeddedRedis
+) -> None:
+    """Redis away while an ICQ user sends: each message is refused with OSCAR's "service
+    unavailable" error, and the log has one line for the outage, one for the recovery
+    (with the count refused), and no traceback."""
+    node = node_on(["oscar"], node_id="node-o", dead_after_seconds=2.0)
+    node.add_account("oscar", "100001", "pw-alice")
+    node.add_account("oscar", "100002", "pw-bob")
+    alice = OscarUser(node.port("oscar"), "100001", "pw-alice", icq=True)
+    bob = OscarUser(node.port("oscar"), "100002", "pw-bob", icq=True)
+    try:
+        alice.send("100002", "before")  # both sessions are open
+        assert bob.receive("100001")[0] == "before"
+        own_redis.stop()
+        codes = []
+        for i in range(5):  # paced: under the ICBM rate class
+            codes.append(alice.send_expecting_error("100002", f"while down {i}"))
+            time.sleep(0.3)
+        assert codes == [S.ERR_SERVICE_UNAVAILABLE] * 5
+        own_redis.start()
+        _wait_for(_recovered(node), 15.0, "the node to see Redis again")
+        alice.send("100002", "after the outage")
+        shown, _ = bob.receive("100001")
+        assert shown == "after the outage"
+        log = node.log()
+        assert log.count("Redis unreachable") == 1
+        back = [line for line in log.splitlines() if "Redis back after" in line]
+        assert len(back) == 1
+        refused = int(back[0].split(" s, ")[1].split()[0])
+        assert refused >= 5
+        assert "Traceback" not in log
+    finally:
+        alice.close()
+        bob.close()
