@@ -166,7 +166,9 @@ class GatewayCore:
         self._epoch = 0  # this run's epoch (gateway/store/liveness.py)
         self._healthy_since: float | None = None  # lease renewed without a break since
         self._renewed = 0.0  # when the lease was last renewed (monotonic)
+        self._lease_from = 0.0  # when the last successful renewal was sent (monotonic)
         self._fenced = False  # declared dead by another node: registering again
+        self._rejoining = False  # ... and that was logged
         self._consumed: OrderedDict[str, None] = OrderedDict()  # inbox entries written
         self._loop_logged: dict[str, float] = {}
         self.outage = OutageTracker()
@@ -858,6 +860,7 @@ class GatewayCore:
         await self.facts.start()
         await self._claim_bots()
         leases = self.store.delivery.leases
+        self._lease_from = time.monotonic()
         self._epoch = await leases.start(self._node_id, self._dead_after_ms)
         self._healthy_since = self._renewed = time.monotonic()
         await self._describe()
@@ -935,7 +938,12 @@ class GatewayCore:
 
     async def _heartbeat_once(self) -> None:
         leases = self.store.delivery.leases
-        if not await leases.renew(self._node_id, self._epoch, self._dead_after_ms):
+        sent = time.monotonic()
+        if await leases.renew(self._node_id, self._epoch, self._dead_after_ms):
+            self._lease_from = sent
+            if self._fenced:  # an earlier rejoin failed halfway: finish it
+                await self._rejoin()
+        else:
             await self._rejoin()
         self.outage.succeeded()
         now = time.monotonic()
@@ -960,31 +968,34 @@ class GatewayCore:
         Redis, or stalled, for longer than ``dead_after``): it removed our session rows
         and took our inbox. Wait until its reclaim is over, take a new epoch, and
         register every local session again; what was queued offline for them
-        meanwhile is written to them now, so no live session stays unreachable."""
+        meanwhile is written to them now, so no live session stays unreachable.
+        Fails (Redis away again)? The node stays fenced and the next heartbeat
+        tries again."""
         self._fenced = True
         leases = self.store.delivery.leases
-        try:
+        if not self._rejoining:
+            self._rejoining = True
             log.warn(
-                "node {node}: declared dead while cut off (epoch {epoch}); registering its "
-                "{n} sessions again",
+                "node {node}: declared dead while cut off (epoch {epoch}); registering "
+                "its {n} sessions again",
                 node=self._node_id,
                 epoch=self._epoch,
                 n=len(self.local),
             )
-            waited = 0.0
-            while await leases.reclaim_running(self._node_id) and waited < RECLAIM_LOCK_MS / 1000:
-                await asyncio.sleep(0.2)
-                waited += 0.2
-            self._epoch = await leases.start(self._node_id, self._dead_after_ms)
-            self._healthy_since = self._renewed = time.monotonic()
-            await self.store.delivery.ensure_inbox(self._node_id)
-            await self._finish_inbox(self._node_id)
-            for session_id in list(self.local):
-                await self._register_again(session_id)
-            for address in list(self._local_by_address):
-                await self._fan_out_presence(address)
-        finally:
-            self._fenced = False
+        waited = 0.0
+        while await leases.reclaim_running(self._node_id) and waited < RECLAIM_LOCK_MS / 1000:
+            await asyncio.sleep(0.2)
+            waited += 0.2
+        self._lease_from = time.monotonic()
+        self._epoch = await leases.start(self._node_id, self._dead_after_ms)
+        self._healthy_since = self._renewed = time.monotonic()
+        await self.store.delivery.ensure_inbox(self._node_id)
+        await self._finish_inbox(self._node_id)
+        for session_id in list(self.local):
+            await self._register_again(session_id)
+        self._fenced = self._rejoining = False
+        for address in list(self._local_by_address):
+            await self._fan_out_presence(address)
 
     async def _register_again(self, session_id: str) -> None:
         local = self.local.get(session_id)
@@ -1040,7 +1051,24 @@ class GatewayCore:
                 delay = next_delay(delay)
                 await asyncio.sleep(delay)
 
+    async def _lease_holds(self) -> bool:
+        """Is our lease certainly still ours? Renewed less than half ``dead_after``
+        ago (timed from before the renewal was sent): yes, nobody can have declared
+        us dead. Else renew now; refused: we were declared dead (say this process
+        was stopped), what we read was reclaimed by another node, and the heartbeat
+        registers us again."""
+        if (time.monotonic() - self._lease_from) * 2000 < self._dead_after_ms:
+            return True
+        sent = time.monotonic()
+        if await self.store.delivery.leases.renew(self._node_id, self._epoch, self._dead_after_ms):
+            self._lease_from = sent
+            return True
+        self._fenced = True
+        return False
+
     async def _consume(self, entries: list[InboxEntry]) -> None:
+        if entries and not await self._lease_holds():
+            return  # reclaimed by the node that declared us dead: not ours to write
         acked = []
         for entry in entries:
             if entry.entry_id in self._consumed:  # written before a failed ack: once

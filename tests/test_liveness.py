@@ -189,3 +189,46 @@ def test_outage_while_sending_is_try_later_and_two_log_lines(
     finally:
         alice.close()
         bob.close()
+
+
+def test_a_node_stalled_past_dead_after_registers_its_sessions_again(
+    node_on: Callable[..., GatewayNode], own_redis: EmbeddedRedis
+) -> None:
+    """A node stopped (SIGSTOP) for longer than dead_after is declared dead and its
+    rows reclaimed; when it runs again it learns so, registers its live sessions under
+    a new epoch and delivers what was queued for them meanwhile, each once, in order;
+    later messages reach its user live."""
+    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=2.0)
+    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=2.0)
+    a.add_account("jsonline", "alice", "pw-alice")
+    a.add_account("jsonline", "bob", "pw-bob")
+    alice = JsonLineClient(a.port("jsonline"))
+    bob = JsonLineClient(b.port("jsonline"))
+    assert b.process is not None
+    try:
+        alice.login("jsonline:alice", "pw-alice")
+        bob.login("jsonline:bob", "pw-bob")
+        time.sleep(2.5)  # node-a has renewed its own lease for dead_after
+        b.process.send_signal(signal.SIGSTOP)
+        early = [alice.message("jsonline:alice", "jsonline:bob", f"early {i}") for i in range(3)]
+        _wait_for(lambda: not a.whois("jsonline:bob")["online"], 15.0, "node-b's reclaim")
+        late = [alice.message("jsonline:alice", "jsonline:bob", f"late {i}") for i in range(3)]
+        for _ in early + late:
+            alice.read_op("sent")
+        b.process.send_signal(signal.SIGCONT)
+        got = [bob.read_kind("message")["event"]["id"] for _ in early + late]
+        assert got == [m.id for m in early + late]
+        with pytest.raises(TimeoutError):
+            bob.read_kind("message", timeout=1.0)
+        live = alice.message("jsonline:alice", "jsonline:bob", "live again")
+        assert bob.read_kind("message")["event"]["id"] == live.id
+        sessions = a.api("GET", "/v1/sessions")[1]
+        assert ("node-b", "jsonline:bob", True) in {
+            (s["node"], s["address"], s["alive"]) for s in sessions
+        }
+        assert a.whois("jsonline:bob")["offline_queued"] == 0
+    finally:
+        if b.process is not None:
+            b.process.send_signal(signal.SIGCONT)
+        alice.close()
+        bob.close()
