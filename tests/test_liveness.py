@@ -16,7 +16,8 @@ import redis
 from adapters.oscar import snac as S
 from gateway.embedded import EmbeddedRedis
 from gateway.store import keys
-from tests.cross_clients import OscarUser
+from tests.cross_clients import MsnUser, OscarUser, UinUser
+from tests.msn.msn_client import text
 from tests.support.jsonline_client import JsonLineClient
 from tests.support.node import GatewayNode
 
@@ -230,5 +231,68 @@ def test_a_node_stalled_past_dead_after_registers_its_sessions_again(
     finally:
         if b.process is not None:
             b.process.send_signal(signal.SIGCONT)
+        alice.close()
+        bob.close()
+
+
+def test_outage_while_a_uin_user_sends_is_server_busy(
+    node_on: Callable[..., GatewayNode], own_redis: EmbeddedRedis
+) -> None:
+    """Redis away while a UIN user sends: MESSAGE_FAILED with SERVER_BUSY ("try
+    later"), no traceback; after the outage the next message is delivered."""
+    node = node_on(["uin"], node_id="node-u", dead_after_seconds=2.0)
+    node.add_account("uin", "700001", "pw-alice")
+    node.add_account("uin", "700002", "pw-bob")
+    alice = UinUser(node.port("uin"), 700001, "pw-alice")
+    bob = UinUser(node.port("uin"), 700002, "pw-bob")
+    try:
+        alice.send("700002", "before")
+        assert bob.receive("700001")["text"] == "before"
+        own_redis.stop()
+        assert alice.send_expecting_error("700002", "while down") == "server_busy"
+        own_redis.start()
+        _wait_for(_answers(node), 15.0, "the node to reach Redis again")
+        alice.send("700002", "after")
+        assert bob.receive("700001")["text"] == "after"
+        assert "Traceback" not in node.log()
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_outage_while_an_msn_user_sends_is_nak(
+    node_on: Callable[..., GatewayNode], own_redis: EmbeddedRedis
+) -> None:
+    """Redis away while an MSN user writes in a switchboard: each MSG is NAKed, the
+    switchboard stays up, nothing is logged per message, and after the outage the
+    next message is ACKed and delivered."""
+    node = node_on(["msn"], node_id="node-m", dead_after_seconds=2.0)
+    node.add_account("msn", "alice@example.com", "pw-alice")
+    node.add_account("msn", "bob@example.com", "pw-bob")
+    alice = MsnUser(node, "alice@example.com", "pw-alice")
+    bob = MsnUser(node, "bob@example.com", "pw-bob")
+    try:
+        alice.add("bob@example.com")
+        bob.add("alice@example.com")
+        sb, lines, trid = alice._call("bob@example.com")
+        lines.take(lambda c: c.verb == "CAL" and c.trid == trid)
+        _wait_for(lambda: bob._answer_rings() is None and bool(bob.boards), 15.0, "the ring")
+        lines.take(lambda c: c.verb == "JOI")
+        trid = sb.send("MSG", "A", payload=text("before"))
+        assert lines.take(lambda c: c.trid == trid and c.verb in ("ACK", "NAK")).verb == "ACK"
+        assert bob.receive("alice@example.com") == "before"
+        own_redis.stop()
+        for i in range(3):
+            trid = sb.send("MSG", "A", payload=text(f"while down {i}"))
+            answer = lines.take(lambda c, t=trid: c.trid == t and c.verb in ("ACK", "NAK"))
+            assert answer.verb == "NAK"
+        own_redis.start()
+        _wait_for(_answers(node), 15.0, "the node to reach Redis again")
+        trid = sb.send("MSG", "A", payload=text("after"))
+        assert lines.take(lambda c: c.trid == trid and c.verb in ("ACK", "NAK")).verb == "ACK"
+        assert bob.receive("alice@example.com") == "after"
+        log = node.log()
+        assert "Traceback" not in log and "failed: unavailable" not in log
+    finally:
         alice.close()
         bob.close()

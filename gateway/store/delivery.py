@@ -2,9 +2,10 @@
 
 Delivery between nodes goes through ``inbox:{node}`` streams with one consumer group:
 an entry is acknowledged only after the event was written to the client (or stored
-offline). When a node stops heartbeating, a live node claims its pending and unread
-entries, routes them again (the user may be online elsewhere by now) or queues them
-offline, and clears the dead node's sessions from the directory.
+offline). When a node is declared dead (gateway/store/liveness.py), the node that
+declared it claims its pending and unread entries, routes them again (the user may be
+online elsewhere by now) or queues them offline, and clears the dead node's sessions
+from the directory.
 """
 
 from __future__ import annotations
