@@ -171,6 +171,7 @@ class GatewayCore:
         self._rejoining = False  # ... and that was logged
         self._consumed: OrderedDict[str, None] = OrderedDict()  # inbox entries written
         self._loop_logged: dict[str, float] = {}
+        self._unclosed: dict[str, str] = {}  # session id -> address: row left in an outage
         self.outage = OutageTracker()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
@@ -353,7 +354,12 @@ class GatewayCore:
             ids.discard(session_id)
             if not ids:
                 del self._local_by_address[local.info.address]
-        await self.store.delivery.close_session(local.info.address, session_id, self._node_id)
+        try:
+            await self.store.delivery.close_session(local.info.address, session_id, self._node_id)
+        except Exception as exc:
+            if is_outage(exc):  # Redis away: the row goes when it is back
+                self._unclosed[session_id] = local.info.address
+            raise
         await self._fan_out_presence(local.info.address)
 
     async def set_presence(
@@ -953,6 +959,14 @@ class GatewayCore:
             self._healthy_since = now
         self._renewed = now
         await self._describe()
+        await self._close_unclosed()
+
+    async def _close_unclosed(self) -> None:
+        """Remove the rows of sessions that ended while Redis was away."""
+        for session_id, address in list(self._unclosed.items()):
+            await self.store.delivery.close_session(address, session_id, self._node_id)
+            del self._unclosed[session_id]
+            await self._fan_out_presence(address)
 
     def _loop_failed(self, exc: BaseException, what: str) -> None:
         if is_outage(exc):

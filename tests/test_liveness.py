@@ -32,9 +32,7 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
 
 
 @pytest.fixture
-def node_on(
-    tmp_path: Path, own_redis: EmbeddedRedis
-) -> Iterator[Callable[..., GatewayNode]]:
+def node_on(tmp_path: Path, own_redis: EmbeddedRedis) -> Iterator[Callable[..., GatewayNode]]:
     """Factory: a gateway process on the test's own Redis; stopped after the test."""
     nodes: list[GatewayNode] = []
 
@@ -103,6 +101,13 @@ def test_outage_longer_than_dead_after_kills_no_live_node(
         assert a.whois("jsonline:bob")["offline_queued"] == 0
         assert a.whois("jsonline:alice")["offline_queued"] == 0
         assert "declared dead" not in a.log() + b.log()
+        client = redis.Redis.from_url(own_redis.url, decode_responses=True)
+        try:
+            for node_id in ("node-a", "node-b"):
+                pending = client.xpending(keys.inbox(node_id), keys.INBOX_GROUP)
+                assert pending["pending"] == 0
+        finally:
+            client.close()
     finally:
         alice.close()
         bob.close()
@@ -139,6 +144,7 @@ def test_restart_with_the_same_id_delivers_its_pending_entries_once(
         b.start()
         assert client.xpending(inbox, keys.INBOX_GROUP)["pending"] == 0
         assert client.xlen(inbox) == 0
+        assert a.whois("jsonline:bob")["online"] == []  # the killed run's row is gone
         b.kill()
         b.start()  # a second restart finds nothing left to route again
         again = JsonLineClient(b.port("jsonline"))
@@ -296,3 +302,25 @@ def test_outage_while_an_msn_user_sends_is_nak(
     finally:
         alice.close()
         bob.close()
+
+
+def test_a_session_that_ends_during_an_outage_leaves_no_row(
+    node_on: Callable[..., GatewayNode], own_redis: EmbeddedRedis
+) -> None:
+    """A client that leaves while Redis is away: its session row is removed once Redis
+    is back (whois does not show it online), without a traceback."""
+    node = node_on(["jsonline"], node_id="node-j", dead_after_seconds=2.0)
+    node.add_account("jsonline", "bob", "pw-bob")
+    bob = JsonLineClient(node.port("jsonline"))
+    bob.login("jsonline:bob", "pw-bob")
+    assert node.whois("jsonline:bob")["online"]
+    own_redis.stop()
+    bob.close()
+    time.sleep(1.0)
+    own_redis.start()
+    _wait_for(
+        lambda: _answers(node)() and not node.whois("jsonline:bob")["online"],
+        15.0,
+        "bob's row to go",
+    )
+    assert "Traceback" not in node.log()
