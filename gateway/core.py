@@ -896,7 +896,7 @@ class GatewayCore:
             await self.store.delivery.forget_node_sessions(self._node_id)
             await self.store.delivery.forget_node(self._node_id)
         except Exception as exc:
-            if not is_outage(exc):
+            if not (is_outage(exc) or isinstance(exc, ServiceUnavailable)):
                 raise
             # Left as a dead node's: the others reclaim it once Redis is back.
             log.warn(

@@ -324,3 +324,23 @@ def test_a_session_that_ends_during_an_outage_leaves_no_row(
         "bob's row to go",
     )
     assert "Traceback" not in node.log()
+
+
+def test_a_node_stopped_during_an_outage_exits_cleanly(
+    node_on: Callable[..., GatewayNode], own_redis: EmbeddedRedis
+) -> None:
+    """SIGTERM while Redis is away: the node exits 0 with one line saying the others
+    will reclaim its work, no traceback."""
+    node = node_on(["jsonline"], node_id="node-s", dead_after_seconds=2.0)
+    node.add_account("jsonline", "bob", "pw-bob")
+    bob = JsonLineClient(node.port("jsonline"))
+    bob.login("jsonline:bob", "pw-bob")
+    own_redis.stop()
+    time.sleep(0.5)
+    try:
+        assert node.stop() == 0
+    finally:
+        bob.close()
+    log = node.log()
+    assert "stopping without Redis" in log
+    assert "Traceback" not in log
