@@ -1094,10 +1094,15 @@ class GatewayCore:
                 log.error("dropping unreadable inbox entry {id}", id=entry.entry_id)
                 acked.append(entry.entry_id)
                 continue
+            event_key = f"{entry.session_id}|{delivery.event.id}"
+            if event_key in self._consumed:  # sent again by a reclaim that was retried
+                acked.append(entry.entry_id)
+                continue
             if not self._write_local(entry.session_id, delivery):
                 # The session went away meanwhile: route again from scratch.
                 await self._reroute_one(delivery)
             self._consumed[entry.entry_id] = None
+            self._consumed[event_key] = None
             while len(self._consumed) > CONSUMED_KEPT:
                 self._consumed.popitem(last=False)
             acked.append(entry.entry_id)
@@ -1178,9 +1183,9 @@ class GatewayCore:
 
 RECLAIM_LOCK_MS = 60_000
 """How long a reclaimer holds a dead node's lock at most (it releases it when done)."""
-CONSUMED_KEPT = 10_000
-"""Inbox entries remembered as written, so one re-read after a failed ack is not
-written twice."""
+CONSUMED_KEPT = 20_000
+"""Inbox entries (and session|event ids) remembered as written, so an entry re-read
+after a failed ack, or an event sent again by a retried reclaim, is not written twice."""
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")

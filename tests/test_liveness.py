@@ -344,3 +344,36 @@ def test_a_node_stopped_during_an_outage_exits_cleanly(
     log = node.log()
     assert "stopping without Redis" in log
     assert "Traceback" not in log
+
+
+def test_an_event_sent_twice_to_a_session_is_written_once(
+    node_on: Callable[..., GatewayNode], own_redis: EmbeddedRedis
+) -> None:
+    """The same event for the same session twice in a node's inbox (as a reclaim that
+    was retried after its reclaimer died sends it): the client gets it once."""
+    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=60.0)
+    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=60.0)
+    a.add_account("jsonline", "alice", "pw-alice")
+    a.add_account("jsonline", "bob", "pw-bob")
+    alice = JsonLineClient(a.port("jsonline"))
+    bob = JsonLineClient(b.port("jsonline"))
+    client = redis.Redis.from_url(own_redis.url, decode_responses=True)
+    assert b.process is not None
+    try:
+        alice.login("jsonline:alice", "pw-alice")
+        bob.login("jsonline:bob", "pw-bob")
+        b.process.send_signal(signal.SIGSTOP)
+        sent = alice.message("jsonline:alice", "jsonline:bob", "once")
+        alice.read_op("sent")
+        ((_, fields),) = client.xrange(keys.inbox("node-b"))
+        client.xadd(keys.inbox("node-b"), fields)
+        b.process.send_signal(signal.SIGCONT)
+        assert bob.read_kind("message")["event"]["id"] == sent.id
+        with pytest.raises(TimeoutError):
+            bob.read_kind("message", timeout=1.5)
+    finally:
+        if b.process is not None:
+            b.process.send_signal(signal.SIGCONT)
+        client.close()
+        alice.close()
+        bob.close()
