@@ -18,7 +18,7 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -765,6 +765,7 @@ class GatewayCore:
         live = await self._live(list(outcome.sessions))
         chosen = router.choose_session([router.LiveSession(r.info, r.active) for r in live])
         if chosen is None:
+            await self._after_reclaims(r.info.node_id for r in outcome.sessions)
             if policy.queue_offline and not await self.store.delivery.queue_offline(
                 event.recipient, payload
             ):
@@ -918,7 +919,7 @@ class GatewayCore:
         offline queue at most once, so a retry after a failure halfway duplicates
         nothing there. Returns how many were routed."""
         entries = await self.store.delivery.claim_all(node_id, self._node_id)
-        await self._reroute(entries)
+        await self._reroute(entries, wait=False)
         await self.store.delivery.ack_inbox(node_id, [e.entry_id for e in entries])
         return len(entries)
 
@@ -1041,6 +1042,7 @@ class GatewayCore:
                 await asyncio.sleep(0.2)
                 own_pending = True
                 continue
+            epoch = self._epoch
             try:
                 if own_pending:
                     entries = await self.store.delivery.read_own_pending(
@@ -1051,7 +1053,8 @@ class GatewayCore:
                     entries = await self.store.delivery.read_inbox(
                         self._node_id, self._node_id, block_ms=1000
                     )
-                await self._consume(entries)
+                if not await self._consume(entries, epoch):
+                    own_pending = True
                 self.outage.succeeded()
                 delay = 0.0
             except asyncio.CancelledError:
@@ -1080,11 +1083,18 @@ class GatewayCore:
         self._fenced = True
         return False
 
-    async def _consume(self, entries: list[InboxEntry]) -> None:
+    async def _consume(self, entries: list[InboxEntry], epoch: int) -> bool:
+        """Write inbox entries read under ``epoch`` to their sessions, then ack them.
+        False when it stopped early: the entries are left pending (declared dead
+        meanwhile, another node reclaimed them; or they are re-read later)."""
         if entries and not await self._lease_holds():
-            return  # reclaimed by the node that declared us dead: not ours to write
+            return False  # reclaimed by the node that declared us dead: not ours
         acked = []
+        finished = True
         for entry in entries:
+            if self._fenced or epoch != self._epoch:
+                finished = False  # read before we were declared dead: reclaimed
+                break
             if entry.entry_id in self._consumed:  # written before a failed ack: once
                 acked.append(entry.entry_id)
                 continue
@@ -1107,11 +1117,16 @@ class GatewayCore:
                 self._consumed.popitem(last=False)
             acked.append(entry.entry_id)
         await self.store.delivery.ack_inbox(self._node_id, acked)
+        return finished
 
-    async def _reroute_one(self, delivery: Delivery) -> None:
+    async def _reroute_one(self, delivery: Delivery, wait: bool = True) -> None:
+        """Route an event again from scratch. ``wait``: before queueing it offline,
+        wait for any reclaim of a node holding the recipient's rows (not for the
+        reclaimer itself, routing that node's entries)."""
         event = delivery.event
         policy = router.policy(event)
-        live = await self._live_rows(event.recipient)
+        rows = await self.store.delivery.sessions_of(event.recipient)
+        live = await self._live(rows)
         chosen = router.choose_session([router.LiveSession(r.info, r.active) for r in live])
         payload = encode_delivery(delivery)
         if chosen is not None and chosen.info.node_id != self._node_id:
@@ -1119,15 +1134,19 @@ class GatewayCore:
                 chosen.info.node_id, chosen.info.session_id, event.recipient, payload
             ):
                 return
+            if wait:
+                await self._after_reclaims([chosen.info.node_id])
         elif chosen is not None and self._write_local(chosen.info.session_id, delivery):
             return
+        elif wait:
+            await self._after_reclaims(r.info.node_id for r in rows)
         if policy.queue_offline:
             await self.store.delivery.queue_offline_once(event.recipient, event.id, payload)
 
-    async def _reroute(self, entries: list[InboxEntry]) -> None:
+    async def _reroute(self, entries: list[InboxEntry], wait: bool = True) -> None:
         for entry in entries:
             try:
-                await self._reroute_one(decode_delivery(entry.payload))
+                await self._reroute_one(decode_delivery(entry.payload), wait)
             except ValueError:
                 log.error("dropping unreadable inbox entry {id}", id=entry.entry_id)
         if entries:
@@ -1157,8 +1176,10 @@ class GatewayCore:
         """A node declared dead: its session rows go, then every entry of its inbox
         (nothing more can arrive: it is fenced) is routed again exactly once."""
         self._alive_cache.pop(node_id, None)
-        affected = await self.store.delivery.forget_node_sessions(node_id)
         routed = await self._finish_inbox(node_id)
+        # Rows last: while they exist, a sender finding the node dead waits for this
+        # reclaim (_after_reclaims), so its later events queue after these.
+        affected = await self.store.delivery.forget_node_sessions(node_id)
         await self.store.delivery.forget_node(node_id)
         log.warn(
             "node {node} stopped renewing its lease: declared dead; {sessions} sessions "
@@ -1169,6 +1190,18 @@ class GatewayCore:
         )
         for address in affected:
             await self._fan_out_presence(address)
+
+    async def _after_reclaims(self, node_ids: Iterable[str]) -> None:
+        """Wait until none of ``node_ids`` (holding the recipient's rows, not live) is
+        being reclaimed by another node: what such a node had accepted is being put
+        back into offline queues, and an event queued now must come after it, or a
+        sender's order breaks. No wait unless a node is being reclaimed right now."""
+        leases = self.store.delivery.leases
+        for node_id in set(node_ids) - {self._node_id}:
+            waited = 0.0
+            while waited < RECLAIM_LOCK_MS / 1000 and await leases.reclaim_running(node_id):
+                await asyncio.sleep(0.05)
+                waited += 0.05
 
     def _report_unavailable(self, event: CanonicalEvent) -> None:
         """The store is unreachable while a local user submits: tell them through

@@ -203,8 +203,8 @@ def test_a_node_stalled_past_dead_after_registers_its_sessions_again(
 ) -> None:
     """A node stopped (SIGSTOP) for longer than dead_after is declared dead and its
     rows reclaimed; when it runs again it learns so, registers its live sessions under
-    a new epoch and delivers what was queued for them meanwhile, each once, in order;
-    later messages reach its user live."""
+    a new epoch and delivers what was queued for them meanwhile (sent one every 20 ms
+    through the reclaim), each once, in order; later messages reach its user live."""
     a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=2.0)
     b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=2.0)
     a.add_account("jsonline", "alice", "pw-alice")
@@ -217,14 +217,20 @@ def test_a_node_stalled_past_dead_after_registers_its_sessions_again(
         bob.login("jsonline:bob", "pw-bob")
         time.sleep(2.5)  # node-a has renewed its own lease for dead_after
         b.process.send_signal(signal.SIGSTOP)
-        early = [alice.message("jsonline:alice", "jsonline:bob", f"early {i}") for i in range(3)]
-        _wait_for(lambda: not a.whois("jsonline:bob")["online"], 15.0, "node-b's reclaim")
-        late = [alice.message("jsonline:alice", "jsonline:bob", f"late {i}") for i in range(3)]
-        for _ in early + late:
+        sent = []
+        deadline = time.monotonic() + 15.0
+        # One message every 20 ms, before, during and after node-b's reclaim.
+        while time.monotonic() < deadline and a.whois("jsonline:bob")["online"]:
+            sent += [alice.message("jsonline:alice", "jsonline:bob", f"m{len(sent)}")]
+            time.sleep(0.02)
+        sent += [
+            alice.message("jsonline:alice", "jsonline:bob", f"m{len(sent) + i}") for i in range(3)
+        ]
+        for _ in sent:
             alice.read_op("sent")
         b.process.send_signal(signal.SIGCONT)
-        got = [bob.read_kind("message")["event"]["id"] for _ in early + late]
-        assert got == [m.id for m in early + late]
+        got = [bob.read_kind("message")["event"]["body"] for _ in sent]
+        assert got == [m.body for m in sent]
         with pytest.raises(TimeoutError):
             bob.read_kind("message", timeout=1.0)
         live = alice.message("jsonline:alice", "jsonline:bob", "live again")
