@@ -871,15 +871,31 @@ class GatewayCore:
         self._epoch = await leases.start(self._node_id, self._dead_after_ms)
         self._healthy_since = self._renewed = time.monotonic()
         await self._describe()
-        stale = await self.store.delivery.forget_node_sessions(self._node_id)
         await self.store.delivery.ensure_inbox(self._node_id)
+        stale = await self.store.delivery.node_session_members(self._node_id)
         await self._finish_inbox(self._node_id)
-        for address in stale:
-            await self._fan_out_presence(address)
         self._tasks = [
             asyncio.ensure_future(self._inbox_loop()),
             asyncio.ensure_future(self._heartbeat_loop()),
         ]
+        if stale:
+            self._tasks.append(asyncio.ensure_future(self._forget_stale(stale)))
+
+    async def _forget_stale(self, stale: list[tuple[str, str]]) -> None:
+        """The earlier run's session rows go one heartbeat after the start, not at
+        once: until then senders append to our inbox, after what that run left, and
+        the inbox loop queues it all offline in order; removed at once, a sender's
+        next message would be queued before the ones still in the inbox."""
+        await asyncio.sleep(self._heartbeat_seconds)
+        try:
+            for address, session_id in stale:
+                await self.store.delivery.close_session(address, session_id, self._node_id)
+            for address in sorted({address for address, _ in stale}):
+                await self._fan_out_presence(address)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self._unclosed.update({sid: address for address, sid in stale})
 
     async def stop(self) -> None:
         """Close local sessions, hand back what is still in our inbox, leave."""
