@@ -38,6 +38,15 @@ MAX_ADAPTER_DATA_KEYS = 64
 MAX_ADAPTER_DATA_BYTES = 64 * 1024
 
 
+class ServiceUnavailable(Exception):
+    """The core cannot reach its store (Redis) right now: the call did nothing.
+
+    The adapter answers "try later" in its network's terms and logs nothing (the core
+    logs one line when an outage starts and one when it ends, with counts). From
+    ``submit`` it needs no answer either: the core has already told the sender through
+    their link (a ``DeliveryFailure`` with reason ``unavailable``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """A canonical event on its way to one client.
@@ -128,7 +137,8 @@ class MeasuresBody(Protocol):
 
 class CoreServices(Protocol):
     """What the core offers an adapter. Every method is a coroutine on the reactor's
-    asyncio loop; wrap with ``Deferred.fromCoroutine`` in Twisted code."""
+    asyncio loop; wrap with ``Deferred.fromCoroutine`` in Twisted code. Any of them
+    raises :class:`ServiceUnavailable` while the store cannot be reached."""
 
     @property
     def node_id(self) -> str: ...
@@ -162,7 +172,9 @@ class CoreServices(Protocol):
 
     async def submit(self, event: CanonicalEvent) -> None:
         """Route an event a local user produced. Failures come back to the sender as
-        ``DeliveryFailure`` events through their link."""
+        ``DeliveryFailure`` events through their link (also when the store is
+        unreachable: then it raises :class:`ServiceUnavailable` as well, after the
+        failure was written, so the adapter adds nothing)."""
         ...
 
     async def resolve(self, address: str) -> str | None:

@@ -10,25 +10,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
+import inspect
 import json
 import os
 import secrets
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from twisted.logger import Logger
 
 from adapters.contract import (
     ClientLink,
+    CoreServices,
     Delivery,
     LimitsBody,
     MeasuresBody,
     OpenedSession,
+    ServiceUnavailable,
     ShowsTyping,
     TlsCertificate,
 )
@@ -37,6 +42,8 @@ from gateway.config import BotSettings
 from gateway.credentials import SealingKey, check_proof, dummy_check, fake_scram_salt
 from gateway.facts import Facts
 from gateway.login_guard import LoginGuard, LoginPolicy, VerifierBusy
+from gateway.outage import OutageTracker, is_outage, next_delay
+from gateway.outage import describe as describe_outage
 from gateway.splitting import BodyLimit, split_message, split_text
 from gateway.splitting import split_body as split_body  # re-exported: tests import it here
 from gateway.store import Store
@@ -156,6 +163,16 @@ class GatewayCore:
         self._sender_locks: dict[str, asyncio.Lock] = {}
         self._sender_waiting: dict[str, int] = {}
         self._alive_cache: dict[str, tuple[float, bool]] = {}
+        self._epoch = 0  # this run's epoch (gateway/store/liveness.py)
+        self._healthy_since: float | None = None  # lease renewed without a break since
+        self._renewed = 0.0  # when the lease was last renewed (monotonic)
+        self._lease_from = 0.0  # when the last successful renewal was sent (monotonic)
+        self._fenced = False  # declared dead by another node: registering again
+        self._rejoining = False  # ... and that was logged
+        self._consumed: OrderedDict[str, None] = OrderedDict()  # inbox entries written
+        self._loop_logged: dict[str, float] = {}
+        self._unclosed: dict[str, str] = {}  # session id -> address: row left in an outage
+        self.outage = OutageTracker()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self.started = time.time()
@@ -337,7 +354,12 @@ class GatewayCore:
             ids.discard(session_id)
             if not ids:
                 del self._local_by_address[local.info.address]
-        await self.store.delivery.close_session(local.info.address, session_id, self._node_id)
+        try:
+            await self.store.delivery.close_session(local.info.address, session_id, self._node_id)
+        except Exception as exc:
+            if is_outage(exc):  # Redis away: the row goes when it is back
+                self._unclosed[session_id] = local.info.address
+            raise
         await self._fan_out_presence(local.info.address)
 
     async def set_presence(
@@ -608,7 +630,9 @@ class GatewayCore:
         elif isinstance(event, Message):
             try:
                 text = await bot.answer(self, event.sender, event.body)
-            except Exception:
+            except Exception as exc:
+                if is_outage(exc) or isinstance(exc, ServiceUnavailable):
+                    raise  # the store is away: refused like any request, logged once
                 log.failure("bot: answering {sender} failed", sender=event.sender)
                 text = bot.FAILED
             # Never cut: an answer longer than one canonical message is several, in
@@ -741,6 +765,7 @@ class GatewayCore:
         live = await self._live(list(outcome.sessions))
         chosen = router.choose_session([router.LiveSession(r.info, r.active) for r in live])
         if chosen is None:
+            await self._after_reclaims(r.info.node_id for r in outcome.sessions)
             if policy.queue_offline and not await self.store.delivery.queue_offline(
                 event.recipient, payload
             ):
@@ -750,9 +775,11 @@ class GatewayCore:
             if not self._write_local(chosen.info.session_id, delivery) and policy.queue_offline:
                 await self.store.delivery.queue_offline(event.recipient, payload)
             return
-        await self.store.delivery.send_to_node(
+        if not await self.store.delivery.send_to_node(
             chosen.info.node_id, chosen.info.session_id, event.recipient, payload
-        )
+        ):
+            # That node was just declared dead (its rows are going): route again.
+            await self._reroute_one(delivery)
 
     def _write_local(self, session_id: str, delivery: Delivery) -> bool:
         """Hand an event to a local link; False when the session or connection is gone.
@@ -804,7 +831,7 @@ class GatewayCore:
                 event = Presence(sender=followed, recipient=watcher, state=state, status_text=text)
                 await self._deliver(event, router.policy(event))
 
-    # ---- liveness
+    # ---- liveness (gateway/store/liveness.py; docs/adr/0014-liveness-and-outages.md)
 
     async def _node_alive(self, node_id: str) -> bool:
         if node_id == self._node_id:
@@ -833,17 +860,42 @@ class GatewayCore:
     # ---- node loops
 
     async def start(self) -> None:
+        """Take a new epoch and lease, then finish what an earlier run under the same
+        id left: its session rows go (those clients are gone) and every entry of its
+        inbox, pending or unread, is routed again, before anything new is read."""
         self._running = True
         await self.facts.start()
         await self._claim_bots()
+        leases = self.store.delivery.leases
+        self._lease_from = time.monotonic()
+        self._epoch = await leases.start(self._node_id, self._dead_after_ms)
+        self._healthy_since = self._renewed = time.monotonic()
+        await self._describe()
         await self.store.delivery.ensure_inbox(self._node_id)
-        await self._heartbeat_once()
-        # Our own leftovers from an earlier run under the same id.
-        await self._reroute(await self.store.delivery.claim_all(self._node_id, self._node_id))
+        stale = await self.store.delivery.node_session_members(self._node_id)
+        await self._finish_inbox(self._node_id)
         self._tasks = [
             asyncio.ensure_future(self._inbox_loop()),
             asyncio.ensure_future(self._heartbeat_loop()),
         ]
+        if stale:
+            self._tasks.append(asyncio.ensure_future(self._forget_stale(stale)))
+
+    async def _forget_stale(self, stale: list[tuple[str, str]]) -> None:
+        """The earlier run's session rows go one heartbeat after the start, not at
+        once: until then senders append to our inbox, after what that run left, and
+        the inbox loop queues it all offline in order; removed at once, a sender's
+        next message would be queued before the ones still in the inbox."""
+        await asyncio.sleep(self._heartbeat_seconds)
+        try:
+            for address, session_id in stale:
+                await self.store.delivery.close_session(address, session_id, self._node_id)
+            for address in sorted({address for address, _ in stale}):
+                await self._fan_out_presence(address)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self._unclosed.update({sid: address for address, sid in stale})
 
     async def stop(self) -> None:
         """Close local sessions, hand back what is still in our inbox, leave."""
@@ -854,96 +906,376 @@ class GatewayCore:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        for session_id in list(self.local):
-            await self.close_session(session_id)
-        leftovers = await self.store.delivery.claim_all(self._node_id, self._node_id)
-        await self._reroute(leftovers)
-        await self.store.delivery.forget_node_sessions(self._node_id)
-        await self.store.delivery.forget_node(self._node_id)
+        try:
+            for session_id in list(self.local):
+                await self.close_session(session_id)
+            await self._finish_inbox(self._node_id)
+            await self.store.delivery.forget_node_sessions(self._node_id)
+            await self.store.delivery.forget_node(self._node_id)
+        except Exception as exc:
+            if not (is_outage(exc) or isinstance(exc, ServiceUnavailable)):
+                raise
+            # Left as a dead node's: the others reclaim it once Redis is back.
+            log.warn(
+                "stopping without Redis ({why}): the other nodes reclaim this one's work",
+                why=describe_outage(exc),
+            )
         await self.facts.stop()
         self.login_guard.close()
 
-    async def _heartbeat_once(self) -> None:
-        await self.store.delivery.heartbeat(
+    async def _describe(self) -> None:
+        await self.store.delivery.describe_node(
             self._node_id,
             {"host": socket.gethostname(), "pid": str(os.getpid()), "started": repr(self.started)},
-            self._dead_after_ms,
         )
 
+    async def _finish_inbox(self, node_id: str) -> int:
+        """Claim every entry of ``node_id``'s inbox not yet acknowledged (pending with
+        any consumer, or unread), route each again, acknowledge it. Each is put in an
+        offline queue at most once, so a retry after a failure halfway duplicates
+        nothing there. Returns how many were routed."""
+        entries = await self.store.delivery.claim_all(node_id, self._node_id)
+        await self._reroute(entries, wait=False)
+        await self.store.delivery.ack_inbox(node_id, [e.entry_id for e in entries])
+        return len(entries)
+
     async def _heartbeat_loop(self) -> None:
+        """Renew the lease every ``heartbeat_seconds``; while Redis is away, retry from
+        0.1 s doubling to 5 s (never longer than a heartbeat), telling the outage
+        tracker rather than the log."""
+        delay = 0.0
         while self._running:
             try:
                 await self._heartbeat_once()
                 await self._reclaim_dead_nodes()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.failure("heartbeat failed; retrying")
+            except Exception as exc:
+                self._healthy_since = None
+                self._loop_failed(exc, "heartbeat")
+                delay = min(next_delay(delay), self._heartbeat_seconds)
+                await asyncio.sleep(delay)
+                continue
+            delay = 0.0
             await asyncio.sleep(self._heartbeat_seconds)
 
-    async def _inbox_loop(self) -> None:
-        while self._running:
+    async def _heartbeat_once(self) -> None:
+        leases = self.store.delivery.leases
+        sent = time.monotonic()
+        if await leases.renew(self._node_id, self._epoch, self._dead_after_ms):
+            self._lease_from = sent
+            if self._fenced:  # an earlier rejoin failed halfway: finish it
+                await self._rejoin()
+        else:
+            await self._rejoin()
+        self.outage.succeeded()
+        now = time.monotonic()
+        if self._healthy_since is None or (now - self._renewed) * 1000 > self._dead_after_ms:
+            # Back from an outage, or a renewal that hung (Redis stopped, this loop
+            # stalled): the others may have been cut off as long; give them time.
+            self._healthy_since = now
+        self._renewed = now
+        await self._describe()
+        await self._close_unclosed()
+
+    async def _close_unclosed(self) -> None:
+        """Remove the rows of sessions that ended while Redis was away."""
+        for session_id, address in list(self._unclosed.items()):
+            await self.store.delivery.close_session(address, session_id, self._node_id)
+            del self._unclosed[session_id]
+            await self._fan_out_presence(address)
+
+    def _loop_failed(self, exc: BaseException, what: str) -> None:
+        if is_outage(exc):
+            self.outage.failed(exc)
+            return
+        now = time.monotonic()
+        if now - self._loop_logged.get(what, -3600.0) >= 60.0:  # a bug: once a minute
+            self._loop_logged[what] = now
+            log.failure("{what} failed; retrying", what=what)
+
+    async def _rejoin(self) -> None:
+        """Our lease lapsed and another node declared us dead (we were cut off from
+        Redis, or stalled, for longer than ``dead_after``): it removed our session rows
+        and took our inbox. Wait until its reclaim is over, take a new epoch, and
+        register every local session again; what was queued offline for them
+        meanwhile is written to them now, so no live session stays unreachable.
+        Fails (Redis away again)? The node stays fenced and the next heartbeat
+        tries again."""
+        self._fenced = True
+        leases = self.store.delivery.leases
+        if not self._rejoining:
+            self._rejoining = True
+            log.warn(
+                "node {node}: declared dead while cut off (epoch {epoch}); registering "
+                "its {n} sessions again",
+                node=self._node_id,
+                epoch=self._epoch,
+                n=len(self.local),
+            )
+        waited = 0.0
+        while await leases.reclaim_running(self._node_id) and waited < RECLAIM_LOCK_MS / 1000:
+            await asyncio.sleep(0.2)
+            waited += 0.2
+        self._lease_from = time.monotonic()
+        self._epoch = await leases.start(self._node_id, self._dead_after_ms)
+        self._healthy_since = self._renewed = time.monotonic()
+        await self.store.delivery.ensure_inbox(self._node_id)
+        await self._finish_inbox(self._node_id)
+        for session_id in list(self.local):
+            await self._register_again(session_id)
+        self._fenced = self._rejoining = False
+        for address in list(self._local_by_address):
+            await self._fan_out_presence(address)
+
+    async def _register_again(self, session_id: str) -> None:
+        local = self.local.get(session_id)
+        if local is None:
+            return
+        address = local.info.address
+        entries = await self.store.delivery.open_session(local.info)
+        delivered: list[str] = []
+        for entry_id, payload in entries:
             try:
-                entries = await self.store.delivery.read_inbox(
-                    self._node_id, self._node_id, block_ms=1000
-                )
-                await self._consume(entries)
+                delivery = decode_delivery(payload)
+            except ValueError:
+                delivered.append(entry_id)
+                continue
+            if not self._write_local(session_id, delivery):
+                break
+            delivered.append(entry_id)
+        await self.store.delivery.ack_offline(address, delivered)
+
+    async def _inbox_loop(self) -> None:
+        """Read this node's inbox. After a failed round, the entries this node had
+        read and not acknowledged are finished first (XREADGROUP from 0), so nothing
+        stays pending; only then are new ones read. Redis away: back off as the
+        heartbeat does."""
+        delay = 0.0
+        own_pending = True
+        while self._running:
+            if self._fenced:
+                await asyncio.sleep(0.2)
+                own_pending = True
+                continue
+            epoch = self._epoch
+            try:
+                if own_pending:
+                    entries = await self.store.delivery.read_own_pending(
+                        self._node_id, self._node_id
+                    )
+                    own_pending = bool(entries)
+                else:
+                    entries = await self.store.delivery.read_inbox(
+                        self._node_id, self._node_id, block_ms=1000
+                    )
+                if not await self._consume(entries, epoch):
+                    own_pending = True
+                self.outage.succeeded()
+                delay = 0.0
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.failure("inbox read failed; retrying")
-                await asyncio.sleep(0.5)
+            except Exception as exc:
+                own_pending = True
+                if "NOGROUP" in str(exc):  # reclaimed while we were cut off: _rejoin
+                    await asyncio.sleep(0.2)
+                    continue
+                self._loop_failed(exc, "inbox read")
+                delay = next_delay(delay)
+                await asyncio.sleep(delay)
 
-    async def _consume(self, entries: list[InboxEntry]) -> None:
+    async def _lease_holds(self) -> bool:
+        """Is our lease certainly still ours? Renewed less than half ``dead_after``
+        ago (timed from before the renewal was sent): yes, nobody can have declared
+        us dead. Else renew now; refused: we were declared dead (say this process
+        was stopped), what we read was reclaimed by another node, and the heartbeat
+        registers us again."""
+        if (time.monotonic() - self._lease_from) * 2000 < self._dead_after_ms:
+            return True
+        sent = time.monotonic()
+        if await self.store.delivery.leases.renew(self._node_id, self._epoch, self._dead_after_ms):
+            self._lease_from = sent
+            return True
+        self._fenced = True
+        return False
+
+    async def _consume(self, entries: list[InboxEntry], epoch: int) -> bool:
+        """Write inbox entries read under ``epoch`` to their sessions, then ack them.
+        False when it stopped early: the entries are left pending (declared dead
+        meanwhile, another node reclaimed them; or they are re-read later)."""
+        if entries and not await self._lease_holds():
+            return False  # reclaimed by the node that declared us dead: not ours
         acked = []
+        finished = True
         for entry in entries:
+            if self._fenced or epoch != self._epoch:
+                finished = False  # read before we were declared dead: reclaimed
+                break
+            if entry.entry_id in self._consumed:  # written before a failed ack: once
+                acked.append(entry.entry_id)
+                continue
             try:
                 delivery = decode_delivery(entry.payload)
             except ValueError:
                 log.error("dropping unreadable inbox entry {id}", id=entry.entry_id)
                 acked.append(entry.entry_id)
                 continue
+            event_key = f"{entry.session_id}|{delivery.event.id}"
+            if event_key in self._consumed:  # sent again by a reclaim that was retried
+                acked.append(entry.entry_id)
+                continue
             if not self._write_local(entry.session_id, delivery):
                 # The session went away meanwhile: route again from scratch.
                 await self._reroute_one(delivery)
+            self._consumed[entry.entry_id] = None
+            self._consumed[event_key] = None
+            while len(self._consumed) > CONSUMED_KEPT:
+                self._consumed.popitem(last=False)
             acked.append(entry.entry_id)
         await self.store.delivery.ack_inbox(self._node_id, acked)
+        return finished
 
-    async def _reroute_one(self, delivery: Delivery) -> None:
+    async def _reroute_one(self, delivery: Delivery, wait: bool = True) -> None:
+        """Route an event again from scratch. ``wait``: before queueing it offline,
+        wait for any reclaim of a node holding the recipient's rows (not for the
+        reclaimer itself, routing that node's entries)."""
         event = delivery.event
         policy = router.policy(event)
-        live = await self._live_rows(event.recipient)
+        rows = await self.store.delivery.sessions_of(event.recipient)
+        live = await self._live(rows)
         chosen = router.choose_session([router.LiveSession(r.info, r.active) for r in live])
         payload = encode_delivery(delivery)
         if chosen is not None and chosen.info.node_id != self._node_id:
-            await self.store.delivery.send_to_node(
+            if await self.store.delivery.send_to_node(
                 chosen.info.node_id, chosen.info.session_id, event.recipient, payload
-            )
+            ):
+                return
+            if wait:
+                await self._after_reclaims([chosen.info.node_id])
         elif chosen is not None and self._write_local(chosen.info.session_id, delivery):
             return
-        elif policy.queue_offline:
-            await self.store.delivery.queue_offline(event.recipient, payload)
+        elif wait:
+            await self._after_reclaims(r.info.node_id for r in rows)
+        if policy.queue_offline:
+            await self.store.delivery.queue_offline_once(event.recipient, event.id, payload)
 
-    async def _reroute(self, entries: list[InboxEntry]) -> None:
+    async def _reroute(self, entries: list[InboxEntry], wait: bool = True) -> None:
         for entry in entries:
             try:
-                await self._reroute_one(decode_delivery(entry.payload))
+                await self._reroute_one(decode_delivery(entry.payload), wait)
             except ValueError:
                 log.error("dropping unreadable inbox entry {id}", id=entry.entry_id)
         if entries:
             log.info("re-routed {n} undelivered entries", n=len(entries))
 
     async def _reclaim_dead_nodes(self) -> None:
+        """Declare dead the nodes whose lease expired, and reclaim them; but only once
+        this node has itself renewed its lease without a break for ``dead_after``:
+        after an outage every lease has lapsed, and the others need that long to
+        renew theirs (a node back from a partition proves first that it lives)."""
+        if self._healthy_since is None:
+            return
+        if (time.monotonic() - self._healthy_since) * 1000 < self._dead_after_ms:
+            return
+        leases = self.store.delivery.leases
         for node_id in await self.store.delivery.nodes():
-            if node_id == self._node_id or await self.store.delivery.alive(node_id):
+            if node_id == self._node_id:
                 continue
-            if not await self.store.delivery.take_reclaim_lock(node_id, self._node_id, 60_000):
+            if not await leases.declare_dead(node_id, self._node_id, RECLAIM_LOCK_MS):
                 continue
-            log.warn("node {node} stopped heartbeating; reclaiming its deliveries", node=node_id)
-            entries = await self.store.delivery.claim_all(node_id, self._node_id)
-            affected = await self.store.delivery.forget_node_sessions(node_id)
-            await self._reroute(entries)
-            await self.store.delivery.ack_inbox(node_id, [e.entry_id for e in entries])
-            await self.store.delivery.forget_node(node_id)
-            for address in affected:
-                await self._fan_out_presence(address)
+            try:
+                await self._reclaim(node_id)
+            finally:
+                await leases.release(node_id, self._node_id)
+
+    async def _reclaim(self, node_id: str) -> None:
+        """A node declared dead: its session rows go, then every entry of its inbox
+        (nothing more can arrive: it is fenced) is routed again exactly once."""
+        self._alive_cache.pop(node_id, None)
+        routed = await self._finish_inbox(node_id)
+        # Rows last: while they exist, a sender finding the node dead waits for this
+        # reclaim (_after_reclaims), so its later events queue after these.
+        affected = await self.store.delivery.forget_node_sessions(node_id)
+        await self.store.delivery.forget_node(node_id)
+        log.warn(
+            "node {node} stopped renewing its lease: declared dead; {sessions} sessions "
+            "removed, {routed} undelivered entries routed again",
+            node=node_id,
+            sessions=len(affected),
+            routed=routed,
+        )
+        for address in affected:
+            await self._fan_out_presence(address)
+
+    async def _after_reclaims(self, node_ids: Iterable[str]) -> None:
+        """Wait until none of ``node_ids`` (holding the recipient's rows, not live) is
+        being reclaimed by another node: what such a node had accepted is being put
+        back into offline queues, and an event queued now must come after it, or a
+        sender's order breaks. No wait unless a node is being reclaimed right now."""
+        leases = self.store.delivery.leases
+        for node_id in set(node_ids) - {self._node_id}:
+            waited = 0.0
+            while waited < RECLAIM_LOCK_MS / 1000 and await leases.reclaim_running(node_id):
+                await asyncio.sleep(0.05)
+                waited += 0.05
+
+    def _report_unavailable(self, event: CanonicalEvent) -> None:
+        """The store is unreachable while a local user submits: tell them through
+        their own link, in their network's terms, without touching Redis."""
+        if not router.policy(event).report_failure or isinstance(event, DeliveryFailure):
+            return
+        failure = router.failure_for(event, FailureReason.UNAVAILABLE)
+        _, peer = split_address(event.recipient)
+        for session_id in list(self._local_by_address.get(event.sender, ())):
+            self._write_local(session_id, Delivery(event=failure, peer=peer, peer_display=peer))
+
+
+RECLAIM_LOCK_MS = 60_000
+"""How long a reclaimer holds a dead node's lock at most (it releases it when done)."""
+CONSUMED_KEPT = 20_000
+"""Inbox entries (and session|event ids) remembered as written, so an entry re-read
+after a failed ack, or an event sent again by a retried reclaim, is not written twice."""
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _refusing_during_outages(
+    method: Callable[Concatenate[GatewayCore, _P], Awaitable[_R]],
+) -> Callable[Concatenate[GatewayCore, _P], Coroutine[Any, Any, _R]]:
+    """A CoreServices method that, when Redis cannot be reached, raises
+    ``ServiceUnavailable`` (the adapter answers "try later" and logs nothing) and
+    counts the refusal; the outage itself is logged once by the tracker. A refused
+    ``submit`` is also reported to the sender through their link."""
+
+    async def call(self: GatewayCore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await method(self, *args, **kwargs)
+        except ServiceUnavailable:  # from a service method the core called itself
+            if method.__name__ == "submit" and args:
+                self._report_unavailable(cast(CanonicalEvent, args[0]))
+            raise
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.outage.failed(exc)
+            self.outage.refuse()
+            if method.__name__ == "submit" and args:
+                self._report_unavailable(cast(CanonicalEvent, args[0]))
+            raise ServiceUnavailable(describe_outage(exc)) from None
+
+    functools.update_wrapper(call, method)
+    return call
+
+
+def _core_service_methods() -> list[str]:
+    """The coroutine methods adapters call: those of adapters.contract.CoreServices."""
+    return sorted(
+        name
+        for name, value in vars(CoreServices).items()
+        if not name.startswith("_") and inspect.iscoroutinefunction(value)
+    )
+
+
+for _name in _core_service_methods():
+    setattr(GatewayCore, _name, _refusing_during_outages(getattr(GatewayCore, _name)))

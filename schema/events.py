@@ -173,6 +173,8 @@ class FailureReason(StrEnum):
     QUEUE_FULL = "queue_full"
     INTERNAL = "internal"
     SELF_ADDRESSED = "self_addressed"
+    UNAVAILABLE = "unavailable"
+    """The gateway could not reach its store: nothing was done, try later."""
 
 
 class DeliveryFailure(Envelope):

@@ -36,7 +36,7 @@ from twisted.python.failure import Failure
 
 from adapters import timers
 from adapters.admission import CommandBudget, Rate
-from adapters.contract import CoreServices, Delivery
+from adapters.contract import CoreServices, Delivery, ServiceUnavailable
 from adapters.msn import lists
 from adapters.msn.codec import (
     SB_MAX_PAYLOAD,
@@ -352,6 +352,8 @@ class MsnService:
 
 
 def _log_failure(failure: Failure, what: str) -> None:
+    if failure.check(ServiceUnavailable):
+        return  # Redis is away: the core logs the outage once, not each call
     log.failure("msn: " + what, failure)
 
 
@@ -598,7 +600,7 @@ class NotificationProtocol(_Connection):
                 self._arm()
 
         def failed(failure: Failure) -> None:
-            log.failure("msn: core call failed", failure)
+            _log_failure(failure, "core call failed")
             if not self._gone:
                 self.write(ErrorReply(lists.ERR_INTERNAL, None))
                 self._close()
@@ -910,11 +912,12 @@ class NotificationProtocol(_Connection):
             sent = self.service.sent.pop(event.message_id, None)
             if sent is not None and sent.ack in ("A", "N"):
                 sent.connection.write(Command("NAK", sent.trid))
-            log.info(
-                "msn: delivery to {peer} failed: {reason}",
-                peer=delivery.peer,
-                reason=event.reason.value,
-            )
+            if event.reason is not FailureReason.UNAVAILABLE:  # an outage: logged once
+                log.info(
+                    "msn: delivery to {peer} failed: {reason}",
+                    peer=delivery.peer,
+                    reason=event.reason.value,
+                )
         return True
 
     def _deliver_message(self, delivery: Delivery, event: Message) -> None:
@@ -1192,6 +1195,8 @@ class SwitchboardProtocol(_Connection):
                 self.write(Command("ACK", action.trid))
 
         def failed(failure: Failure) -> None:
+            if failure.check(ServiceUnavailable):
+                return  # the core's DeliveryFailure (unavailable) has NAKed it already
             _log_failure(failure, "submitting a message")
             if action.ack in ("A", "N"):
                 self.write(Command("NAK", action.trid))

@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 
 from adapters import timers
 from adapters.aio import as_deferred
-from adapters.contract import CoreServices, Delivery, OpenedSession
+from adapters.contract import CoreServices, Delivery, OpenedSession, ServiceUnavailable
 from adapters.oscar import session as M
 from adapters.oscar.auth import CookieMint
 from adapters.oscar.snac import FeedbagItem
@@ -363,6 +363,8 @@ class OscarServerProtocol(Protocol):
         return None
 
     def _core_failed(self, failure: Failure) -> None:
+        if failure.check(ServiceUnavailable):
+            return  # Redis is away: the core logs the outage once, not each call
         log.failure("oscar {peer}: core call failed", failure, peer=self._peer)
 
     def _ask(
@@ -384,7 +386,9 @@ class OscarServerProtocol(Protocol):
 
         def failed(failure: Failure) -> None:
             self._core_failed(failure)
-            if fallback is not None:
+            if fallback is _login_failed and failure.check(ServiceUnavailable):
+                answered(_login_later)  # "try later", as the login brakes answer
+            elif fallback is not None:
                 answered(fallback)
             else:
                 self.close("the service is unavailable")
@@ -444,6 +448,7 @@ class OscarServerProtocol(Protocol):
 
 
 _login_failed = LoginResult(LoginOutcome.UNSUPPORTED)
+_login_later = LoginResult(LoginOutcome.THROTTLED)
 
 
 def _replace_contact(entry: ContactEntry, contact: str) -> ContactEntry:

@@ -1394,6 +1394,7 @@ def _failure_code(reason: FailureReason) -> int:
         FailureReason.TOO_LARGE: S.ERR_REPLY_TOO_BIG,
         FailureReason.QUEUE_FULL: S.ERR_QUEUE_FULL,
         FailureReason.UNSUPPORTED: S.ERR_NOT_SUPPORTED_BY_CLIENT,
+        FailureReason.UNAVAILABLE: S.ERR_SERVICE_UNAVAILABLE,
     }.get(reason, S.ERR_REQUEST_DENIED)
 
 

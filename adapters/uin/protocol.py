@@ -21,7 +21,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from adapters.contract import CoreServices, Delivery
+from adapters.contract import CoreServices, Delivery, ServiceUnavailable
 from adapters.uin import crypto
 from adapters.uin.codec import (
     ENTRY_ALLOWED,
@@ -407,7 +407,8 @@ class UinServer(DatagramProtocol):
         self._flush(conn)
 
     def _core_failed(self, failure: Failure, conn: Connection) -> None:
-        self.log.failure("uin: core call failed for {owner}", failure, owner=conn.owner)
+        if not failure.check(ServiceUnavailable):  # an outage is logged once, by the core
+            self.log.failure("uin: core call failed for {owner}", failure, owner=conn.owner)
         if not conn.closed:
             self._handle(conn, conn.session.close(ErrorCode.INTERNAL))
 
@@ -502,7 +503,8 @@ class UinServer(DatagramProtocol):
             )
 
     def _logged(self, failure: Failure) -> None:
-        self.log.failure("uin: core call failed", failure)
+        if not failure.check(ServiceUnavailable):  # an outage is logged once, by the core
+            self.log.failure("uin: core call failed", failure)
 
     def _flush(self, conn: Connection) -> None:
         now = self.clock.seconds()
@@ -597,6 +599,8 @@ class UinServer(DatagramProtocol):
         d.addErrback(self._submit_failed, conn, uin, msg_id)
 
     def _submit_failed(self, failure: Failure, conn: Connection, uin: int, msg_id: int) -> None:
+        if failure.check(ServiceUnavailable):
+            return  # the core's DeliveryFailure (unavailable) answered it: SERVER_BUSY
         self.log.failure("uin: submit failed for {owner}", failure, owner=conn.owner)
         self.send(conn, MessageFailed(uin, msg_id, ErrorCode.INTERNAL))
 

@@ -222,6 +222,7 @@ _FAILURES = {
     FailureReason.QUEUE_FULL: ErrorCode.QUEUE_FULL,
     FailureReason.INTERNAL: ErrorCode.INTERNAL,
     FailureReason.SELF_ADDRESSED: ErrorCode.SELF_ADDRESSED,
+    FailureReason.UNAVAILABLE: ErrorCode.SERVER_BUSY,
 }
 
 

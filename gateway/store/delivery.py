@@ -2,9 +2,10 @@
 
 Delivery between nodes goes through ``inbox:{node}`` streams with one consumer group:
 an entry is acknowledged only after the event was written to the client (or stored
-offline). When a node stops heartbeating, a live node claims its pending and unread
-entries, routes them again (the user may be online elsewhere by now) or queues them
-offline, and clears the dead node's sessions from the directory.
+offline). When a node is declared dead (gateway/store/liveness.py), the node that
+declared it claims its pending and unread entries, routes them again (the user may be
+online elsewhere by now) or queues them offline, and clears the dead node's sessions
+from the directory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from redis.exceptions import ResponseError
 
 from gateway.store import keys
 from gateway.store.connection import ScriptBatcher, Scripts
+from gateway.store.liveness import NodeLeases
 from schema.events import PresenceState
 from schema.records import SessionInfo
 
@@ -100,6 +102,8 @@ class DeliveryStore:
         self._offline_max = offline_max
         self._dedupe_seconds = dedupe_seconds
         self._deliver_batch = ScriptBatcher(redis, scripts.deliver_or_queue)
+        self.leases = NodeLeases(redis)
+        self._queue_once = redis.register_script(QUEUE_ONCE)
 
     # ---- sessions directory
 
@@ -171,6 +175,16 @@ class DeliveryStore:
         )
         return bool(entry)
 
+    async def queue_offline_once(self, address: str, event_id: str, payload: str) -> bool:
+        """Queue an event offline unless this very event was queued for ``address``
+        by an earlier attempt (a reclaim retried after its reclaimer died): True when
+        it is in the queue now. Full queue: False."""
+        entry = await self._queue_once(
+            keys=[keys.offline(address), keys.requeued(address, event_id)],
+            args=[payload, self._offline_max, self._dedupe_seconds],
+        )
+        return bool(entry)
+
     async def ack_offline(self, address: str, entry_ids: list[str]) -> None:
         if entry_ids:
             await self._redis.xdel(keys.offline(address), *entry_ids)
@@ -190,8 +204,20 @@ class DeliveryStore:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def send_to_node(self, node_id: str, session_id: str, address: str, payload: str) -> None:
-        await self._redis.xadd(keys.inbox(node_id), {"s": session_id, "a": address, "p": payload})
+    async def send_to_node(self, node_id: str, session_id: str, address: str, payload: str) -> bool:
+        """Append to the node's inbox; False when that node was declared dead (route
+        the event again: its sessions are being removed)."""
+        return await self.leases.send(node_id, session_id, address, payload)
+
+    async def read_own_pending(
+        self, node_id: str, consumer: str, count: int = 200
+    ) -> list[InboxEntry]:
+        """Entries this consumer read earlier and has not acknowledged yet (oldest
+        first): after a failed round, they are finished before anything new."""
+        reply = await self._redis.xreadgroup(
+            keys.INBOX_GROUP, consumer, {keys.inbox(node_id): "0"}, count=count
+        )
+        return _inbox_entries(reply)
 
     async def read_inbox(
         self, node_id: str, consumer: str, block_ms: int, count: int = 200
@@ -237,25 +263,30 @@ class DeliveryStore:
 
     # ---- node liveness
 
-    async def heartbeat(self, node_id: str, description: dict[str, str], ttl_ms: int) -> None:
-        await self._redis.set(keys.node_alive(node_id), "1", px=ttl_ms)
+    async def describe_node(self, node_id: str, description: dict[str, str]) -> None:
         await self._redis.hset(keys.NODES, node_id, json.dumps(description, sort_keys=True))
 
     async def alive(self, node_id: str) -> bool:
-        return bool(await self._redis.exists(keys.node_alive(node_id)))
+        """Not declared dead (gateway/store/liveness.py)."""
+        return await self.leases.alive(node_id)
 
     async def nodes(self) -> dict[str, dict[str, str]]:
         raw = cast(dict[str, str], await self._redis.hgetall(keys.NODES))
         return {k: json.loads(v) for k, v in raw.items()}
 
-    async def take_reclaim_lock(self, node_id: str, holder: str, ttl_ms: int) -> bool:
-        return bool(
-            await self._redis.set(keys.node_reclaim_lock(node_id), holder, nx=True, px=ttl_ms)
-        )
-
     async def forget_node(self, node_id: str) -> None:
         await self._redis.hdel(keys.NODES, node_id)
-        await self._redis.delete(keys.node_alive(node_id), keys.inbox(node_id))
+        await self._redis.delete(keys.inbox(node_id))
+        await self.leases.forget(node_id)
+
+
+# KEYS: offline:{A}, requeued:{A}:<event id>; ARGV: entry json, queue max, marker ttl.
+QUEUE_ONCE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return false end
+redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))
+return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+"""
 
 
 def _pairs(entries: list[object]) -> list[tuple[str, dict[str, str]]]:

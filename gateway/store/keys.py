@@ -19,7 +19,12 @@ every multi-key script touches one cluster slot:
 | ``persons:{p}:members:<id>`` | set | persons | a person's addresses |
 | ``inbox:{node}`` | stream | node | deliveries for sessions on that node |
 | ``node:{node}:sessions`` | set | node | ``address|session`` held by that node |
-| ``node:{node}:alive`` | string | node | heartbeat, expires when the node dies |
+| ``node:{node}:alive`` | string | node | the node's lease: its epoch, expires unless renewed (liveness.py) |
+| ``node:{node}:epoch`` | string | node | the epoch of the node's current run |
+| ``node:{node}:fenced`` | string | node | the highest epoch of the node declared dead |
+| ``node:{node}:reclaim`` | string | node | held by the node reclaiming it (TTL) |
+| ``node-epochs`` | string | - | the counter every epoch comes from |
+| ``requeued:{A}:<id>`` | string | address | event already put back in A's offline queue by a reclaim (TTL) |
 | ``nodes`` | hash | - | node id -> JSON description |
 | ``audit`` | stream | - | admin changes (who, what, when) |
 | ``admin:token`` | string | - | SHA-256 of the admin bearer token |
@@ -50,6 +55,10 @@ def offline(address: str) -> str:
 
 def seen(address: str, message_id: str) -> str:
     return f"{PREFIX}seen:{{{address}}}:{message_id}"
+
+
+def requeued(address: str, event_id: str) -> str:
+    return f"{PREFIX}requeued:{{{address}}}:{event_id}"
 
 
 def watchers(address: str) -> str:

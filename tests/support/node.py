@@ -119,6 +119,8 @@ class GatewayNode:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
         self._log = self.log_path.open("ab")
+        runtime_file = self.data_dir / "runtime.json"
+        runtime_file.unlink(missing_ok=True)  # a killed run's: not this start's
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway", "--config", str(self.config_path), "run"],
             cwd=str(self.workdir),
@@ -126,7 +128,6 @@ class GatewayNode:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        runtime_file = self.data_dir / "runtime.json"
         deadline = time.monotonic() + timeout
         while not runtime_file.exists():
             if self.process.poll() is not None:
