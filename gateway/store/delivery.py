@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from gateway.store import keys
-from gateway.store.connection import ScriptBatcher, Scripts
+from gateway.store.connection import ScriptBatcher, Scripts, wait_for_replicas
 from schema.events import PresenceState
 from schema.records import SessionInfo
 
@@ -94,12 +94,27 @@ class InboxEntry:
 
 
 class DeliveryStore:
-    def __init__(self, redis: Redis, scripts: Scripts, offline_max: int, dedupe_seconds: int):
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        offline_max: int,
+        dedupe_seconds: int,
+        wait_replicas: int = 0,
+        wait_ms: int = 1000,
+    ):
+        """``wait_replicas``: the writes that make a message durable (the offline queue,
+        a node's inbox) return only once that many replicas hold them (``WAIT``), else
+        they fail (ReplicationTimeout, a RedisError: the sender is refused); 0 for a
+        single Redis. docs/adr/0016-redis-failover.md."""
         self._redis = redis
         self._scripts = scripts
         self._offline_max = offline_max
         self._dedupe_seconds = dedupe_seconds
-        self._deliver_batch = ScriptBatcher(redis, scripts.deliver_or_queue)
+        self._wait_replicas = wait_replicas
+        self._wait_ms = wait_ms
+        self._deliver_batch = ScriptBatcher(redis, scripts.deliver_or_queue, wait_replicas, wait_ms)
+        self._queue_batch = ScriptBatcher(redis, scripts.queue_only, wait_replicas, wait_ms)
 
     # ---- sessions directory
 
@@ -166,7 +181,7 @@ class DeliveryStore:
         raise RuntimeError(f"unexpected deliver_or_queue reply {kind!r}")
 
     async def queue_offline(self, address: str, payload: str) -> bool:
-        entry = await self._scripts.queue_only(
+        entry = await self._queue_batch(
             keys=[keys.offline(address)], args=[payload, self._offline_max]
         )
         return bool(entry)
@@ -191,7 +206,14 @@ class DeliveryStore:
                 raise
 
     async def send_to_node(self, node_id: str, session_id: str, address: str, payload: str) -> None:
-        await self._redis.xadd(keys.inbox(node_id), {"s": session_id, "a": address, "p": payload})
+        fields = {"s": session_id, "a": address, "p": payload}
+        if not self._wait_replicas:
+            await self._redis.xadd(keys.inbox(node_id), fields)  # type: ignore[arg-type]
+            return
+        args = [x for pair in fields.items() for x in pair]
+        await wait_for_replicas(
+            self._redis, self._wait_replicas, self._wait_ms, "XADD", keys.inbox(node_id), "*", *args
+        )
 
     async def read_inbox(
         self, node_id: str, consumer: str, block_ms: int, count: int = 200

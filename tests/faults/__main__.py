@@ -19,17 +19,18 @@ HEADING = "## Fault-injection runs"
 
 def table(results: list[FaultResult]) -> str:
     head = (
-        "| fault | acked | delivered | lost | dup | out of order | failed back | cut | "
-        "silent | recover | peak RSS MiB (a/b) | p99 quiet -> fault ms |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| fault | acked | delivered | lost | stranded | dup | out of order | failed back "
+        "(of them acked first) | cut | silent | recover | peak RSS MiB (a/b) | "
+        "p99 quiet -> fault ms |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in results:
         rss = "/".join(f"{r.peak_rss_mib.get(n, 0):.0f}" for n in ("node-a", "node-b"))
         rec = "never" if r.recover_s is None else f"{r.recover_s:.1f} s"
         rows.append(
-            f"| {r.fault} | {r.acknowledged} | {r.delivered} | {r.lost} | {r.duplicated} | "
-            f"{r.out_of_order} | {r.failed_back} | {r.cut} | {r.silent} | {rec} | {rss} | "
+            f"| {r.fault} | {r.acknowledged} | {r.delivered} | {r.lost} | {r.stranded} | "
+            f"{r.duplicated} | {r.out_of_order} | {r.failed_back} ({r.late_failed}) | {r.cut} | {r.silent} | {rec} | {rss} | "
             f"{r.quiet_p99_ms:.0f} -> {r.fault_p99_ms:.0f} |"
         )
     return head + "\n".join(rows) + "\n"

@@ -56,7 +56,12 @@ from tests.support.node import GatewayNode
 
 SETTINGS: dict[str, dict[str, object]] = {
     "oscar": {"factory": "adapters.oscar.adapter:OscarAdapter"},
-    "msn": {"factory": "adapters.msn.adapter:MsnAdapter", "switchboard_port": 0, "http_port": 0, "http_tls": False},
+    "msn": {
+        "factory": "adapters.msn.adapter:MsnAdapter",
+        "switchboard_port": 0,
+        "http_port": 0,
+        "http_tls": False,
+    },
     "uin": {"factory": "adapters.uin.adapter:UinAdapter"},
 }
 NETWORKS = ("oscar", "msn", "uin")
@@ -73,7 +78,7 @@ class Timing:
     rate: float  # messages per second per stream
 
 
-SHORT = Timing(quiet=3.0, fault=3.0, recover=4.0, drain=8.0, redis_long=0.0, rate=10.0)
+SHORT = Timing(quiet=2.0, fault=3.0, recover=3.0, drain=6.0, redis_long=0.0, rate=10.0)
 LONG = Timing(quiet=5.0, fault=8.0, recover=10.0, drain=20.0, redis_long=30.0, rate=20.0)
 
 
@@ -86,6 +91,8 @@ class FaultResult:
     duplicated: int = 0
     out_of_order: int = 0
     failed_back: int = 0
+    late_failed: int = 0  # acknowledged, then refused (counted in failed_back too)
+    stranded: int = 0  # acknowledged, read only after the receiver logged in again
     cut: int = 0
     silent: int = 0
     recover_s: float | None = None
@@ -101,7 +108,8 @@ class FaultResult:
         return (
             f"{self.fault}: acked {self.acknowledged} delivered {self.delivered} lost "
             f"{self.lost} dup {self.duplicated} ooo {self.out_of_order} failed-back "
-            f"{self.failed_back} cut {self.cut} silent {self.silent} recover {rec} "
+            f"{self.failed_back} (acked first {self.late_failed}) stranded {self.stranded} "
+            f"cut {self.cut} silent {self.silent} recover {rec} "
             f"RSS MiB {rss} p99 {self.quiet_p99_ms:.0f}->{self.fault_p99_ms:.0f} ms"
         )
 
@@ -309,11 +317,17 @@ class Cluster:
                 sender: Sender
                 receiver: Receiver
                 if network == "oscar":
-                    sender = OscarSender(book, self.endpoint(src), f"faultos{i}", f"faultos{j}", rate)
+                    sender = OscarSender(
+                        book, self.endpoint(src), f"faultos{i}", f"faultos{j}", rate
+                    )
                     receiver = OscarReceiver(book, self.endpoint(dst), f"faultos{j}")
                 elif network == "msn":
                     sender = MsnSender(
-                        book, self.endpoint(src), f"fault{i}@example.com", f"fault{j}@example.com", rate
+                        book,
+                        self.endpoint(src),
+                        f"fault{i}@example.com",
+                        f"fault{j}@example.com",
+                        rate,
                     )
                     receiver = MsnReceiver(book, self.endpoint(dst), f"fault{j}@example.com")
                 else:
@@ -352,7 +366,9 @@ async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
-async def run_fault(name: str, fault: Fault, timing: Timing, *, sentinel: bool = False) -> FaultResult:
+async def run_fault(
+    name: str, fault: Fault, timing: Timing, *, sentinel: bool = False
+) -> FaultResult:
     with tempfile.TemporaryDirectory(prefix=f"fault-{name}-") as tmp:
         cluster = Cluster(Path(tmp), timing, sentinel=sentinel)
         await _blocking(cluster.start)
@@ -370,7 +386,9 @@ async def _drive(name: str, fault: Fault, cluster: Cluster, timing: Timing) -> F
     try:
         await asyncio.wait_for(asyncio.gather(*(r.online.wait() for r in cluster.receivers)), 60)
     except TimeoutError:
-        raise RuntimeError(f"receivers did not log in: {[b.errors for b in cluster.books]}") from None
+        raise RuntimeError(
+            f"receivers did not log in: {[b.errors for b in cluster.books]}"
+        ) from None
     for sender in cluster.senders:
         sender.start()
         sender.sending = True
@@ -385,6 +403,14 @@ async def _drive(name: str, fault: Fault, cluster: Cluster, timing: Timing) -> F
         await asyncio.sleep(timing.recover)
         for sender in cluster.senders:
             sender.sending = False
+        await _drain(cluster, timing.drain)
+        # Whatever is still owed now waits somewhere (an offline queue while the user
+        # was online, a stream entry nobody reads): a fresh login must bring it.
+        for book in cluster.books:
+            book.relogin_mark = len(book.received)
+        for receiver in cluster.receivers:
+            receiver.online.clear()
+            receiver.close()
         await _drain(cluster, timing.drain)
     finally:
         cluster._sampling = False
@@ -428,7 +454,19 @@ def _tally(name: str, cluster: Cluster, run: Run) -> FaultResult:
             if seq < highest:
                 ooo += 1
             highest = max(highest, seq)
-        lost = len(book.acked - seen)
+        stranded = (
+            len(
+                {
+                    s
+                    for s in book.received[book.relogin_mark :]
+                    if s not in book.received[: book.relogin_mark]
+                }
+                & book.acked
+            )
+            if book.relogin_mark >= 0
+            else 0
+        )
+        lost = len(book.acked - seen - book.late_failed)
         silent = len(sender.unanswered)
         unanswered = set(book.sent) - book.acked - book.failed - book.cut
         silent = len(unanswered)
@@ -437,7 +475,9 @@ def _tally(name: str, cluster: Cluster, run: Run) -> FaultResult:
         result.lost += lost
         result.duplicated += dup
         result.out_of_order += ooo
-        result.failed_back += len(book.failed)
+        result.failed_back += len(book.failed) + len(book.late_failed)
+        result.late_failed += len(book.late_failed)
+        result.stranded += stranded
         result.cut += len(book.cut)
         result.silent += silent
         result.per_stream[book.name] = {
@@ -448,6 +488,8 @@ def _tally(name: str, cluster: Cluster, run: Run) -> FaultResult:
             "dup": dup,
             "ooo": ooo,
             "failed": len(book.failed),
+            "acked-then-failed": len(book.late_failed),
+            "stranded": stranded,
             "cut": len(book.cut),
             "silent": silent,
             "logins": book.logins,
@@ -537,7 +579,10 @@ async def fault_login_flood(cluster: Cluster, run: Run) -> None:
         while time.monotonic() < stop:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
-                    OscarUser("faultvictim", Ledger()).login(where.host, where.ports["oscar"], "wrong"), 5
+                    OscarUser("faultvictim", Ledger()).login(
+                        where.host, where.ports["oscar"], "wrong"
+                    ),
+                    5,
                 )
             attempts[0] += 1
 
@@ -545,7 +590,9 @@ async def fault_login_flood(cluster: Cluster, run: Run) -> None:
         while time.monotonic() < stop:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
-                    passport_ticket(where.host, where.ports["msn_http"], "victim@example.com", "wrong"),
+                    passport_ticket(
+                        where.host, where.ports["msn_http"], "victim@example.com", "wrong"
+                    ),
                     5,
                 )
             attempts[0] += 1
@@ -610,7 +657,9 @@ def faults(timing: Timing) -> list[tuple[str, Fault, bool]]:
         ("redis down 3 s", _redis_outage(3.0), False),
     ]
     if timing.redis_long:
-        found.append((f"redis down {timing.redis_long:g} s", _redis_outage(timing.redis_long), False))
+        found.append(
+            (f"redis down {timing.redis_long:g} s", _redis_outage(timing.redis_long), False)
+        )
     found += [
         ("sentinel failover", fault_sentinel_failover, True),
         ("slow reader", fault_slow_reader, False),

@@ -59,6 +59,8 @@ class Book:
     acked: set[int] = field(default_factory=set)
     failed: set[int] = field(default_factory=set)
     cut: set[int] = field(default_factory=set)
+    late_failed: set[int] = field(default_factory=set)
+    relogin_mark: int = -1  # len(received) when the receivers were made to log in again
     received: list[int] = field(default_factory=list)
     receipts: list[tuple[float, float]] = field(default_factory=list)  # (when, latency ms)
     logins: int = 0
@@ -75,6 +77,9 @@ class Book:
         return seq, message_body(0, self.pair, seq, time.perf_counter_ns())
 
     def answer(self, seq: int, ok: bool) -> None:
+        if seq in self.acked and not ok:
+            self.late_failed.add(seq)  # acknowledged, then refused after all
+            return
         if seq in self.acked or seq in self.failed:
             self.error("answered-twice")
             return
@@ -339,7 +344,9 @@ class MsnSender(Sender):
     async def connect(self, where: Endpoint) -> None:
         self.where = where
         self.user = _MsnClient(self.email, self._frame)
-        await self.user.login(where.host, where.ports["msn"], where.ports["msn_http"], self.password)
+        await self.user.login(
+            where.host, where.ports["msn"], where.ports["msn_http"], self.password
+        )
 
     async def serve(self) -> None:
         # A switchboard whose other party left (BYE) or that closed is opened again, as
@@ -407,7 +414,9 @@ class MsnReceiver(Receiver):
 
     async def connect(self, where: Endpoint) -> None:
         self.user = _MsnClient(self.email, self._frame)
-        await self.user.login(where.host, where.ports["msn"], where.ports["msn_http"], self.password)
+        await self.user.login(
+            where.host, where.ports["msn"], where.ports["msn_http"], self.password
+        )
 
     def _frame(self, frame: object) -> None:
         if isinstance(frame, Command) and frame.verb == "MSG" and frame.payload is not None:
