@@ -16,7 +16,8 @@ before an answer: unknown to the sender, allowed), silent (no answer on a live
 connection: not allowed), time to recover (the end of the fault to the first delivery of
 a message sent after it, on every stream; OSCAR senders keep the ICBM rate class, one
 message per few seconds, so that figure is coarse), the peak RSS of each gateway, and the
-p99 latency of the streams during the fault against the quiet phase.
+p99 latency of the bystander streams (all but a paused reader's) during the fault
+against the quiet phase.
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ class Cluster:
             extra = {
                 "sentinels": [f"127.0.0.1:{self.sentinel.sentinel_port}"],
                 "master_name": SentinelRedis.MASTER,
-                "wait_replicas": 1,
+                "wait_replicas": int(os.environ.get("FAULTS_WAIT_REPLICAS", "1")),
             }
         else:
             assert self.redis is not None
@@ -369,8 +370,13 @@ async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
 async def run_fault(
     name: str, fault: Fault, timing: Timing, *, sentinel: bool = False
 ) -> FaultResult:
-    with tempfile.TemporaryDirectory(prefix=f"fault-{name}-") as tmp:
-        cluster = Cluster(Path(tmp), timing, sentinel=sentinel)
+    keep = os.environ.get("FAULTS_KEEP")  # a folder: logs and data stay there
+    with tempfile.TemporaryDirectory(prefix=f"fault-{name.split()[0]}-") as tmp:
+        workdir = Path(tmp)
+        if keep:
+            workdir = Path(keep) / name.replace(" ", "-")
+            workdir.mkdir(parents=True, exist_ok=True)
+        cluster = Cluster(workdir, timing, sentinel=sentinel)
         await _blocking(cluster.start)
         try:
             return await _drive(name, fault, cluster, timing)
@@ -442,7 +448,7 @@ def _tally(name: str, cluster: Cluster, run: Run) -> FaultResult:
     quiet: list[float] = []
     during: list[float] = []
     recovered: list[float] = []
-    for book, sender in zip(cluster.books, cluster.senders, strict=True):
+    for book in cluster.books:
         seen: set[int] = set()
         highest = -1
         dup = ooo = 0
@@ -467,7 +473,6 @@ def _tally(name: str, cluster: Cluster, run: Run) -> FaultResult:
             else 0
         )
         lost = len(book.acked - seen - book.late_failed)
-        silent = len(sender.unanswered)
         unanswered = set(book.sent) - book.acked - book.failed - book.cut
         silent = len(unanswered)
         result.acknowledged += len(book.acked)
@@ -496,12 +501,11 @@ def _tally(name: str, cluster: Cluster, run: Run) -> FaultResult:
         }
         if book.errors:
             result.notes.append(f"{book.name}: {dict(sorted(book.errors.items()))}")
-        for (when, latency), seq in zip(book.receipts, [s for s in book.received], strict=False):
+        for when, latency in book.receipts if book.bystander else ():
             if when < run.fault_start:
                 quiet.append(latency)
             elif when <= run.fault_end + 1.0:
                 during.append(latency)
-            _ = seq
         after = [
             when
             for (when, _lat), seq in zip(book.receipts, book.received, strict=True)
@@ -556,16 +560,28 @@ async def fault_sentinel_failover(cluster: Cluster, run: Run) -> None:
 
 
 async def fault_slow_reader(cluster: Cluster, run: Run) -> None:
-    """Every receiver stops reading for the fault window while its peer sends 1.2 KB
-    bodies at 10x the rate; then it reads again (or logs in again if it was cut off)."""
-    for receiver in cluster.receivers:
+    """The receivers of the A->B streams stop reading for the fault window while their
+    MSN peer sends 1.2 KB bodies at 50x the rate (600 KB/s: past the 1 MiB output bound
+    within 2 s); then they read again, or log in again if the gateway cut them off.
+    The B->A streams are the bystanders."""
+    chosen = [
+        (book, sender, receiver)
+        for book, sender, receiver in zip(
+            cluster.books, cluster.senders, cluster.receivers, strict=True
+        )
+        if "a->b" in book.name
+    ]
+    for book, sender, receiver in chosen:
+        book.bystander = False
         receiver.pause(True)
-    for sender in cluster.senders:
-        sender.rate *= 10
+        if book.name.startswith("msn"):
+            book.pad = 1200
+            sender.rate *= 50
     await asyncio.sleep(cluster.timing.fault)
-    for sender in cluster.senders:
-        sender.rate /= 10
-    for receiver in cluster.receivers:
+    for book, sender, receiver in chosen:
+        if book.pad:
+            book.pad = 0
+            sender.rate /= 50
         receiver.pause(False)
 
 

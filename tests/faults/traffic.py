@@ -66,6 +66,8 @@ class Book:
     logins: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     next_seq: int = 0
+    pad: int = 0  # bodies padded to this many characters (a slow reader's flood)
+    bystander: bool = True  # its latency counts as "other users'" (not a paused reader)
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -74,7 +76,8 @@ class Book:
         seq = self.next_seq
         self.next_seq += 1
         self.sent[seq] = time.monotonic()
-        return seq, message_body(0, self.pair, seq, time.perf_counter_ns())
+        text = message_body(0, self.pair, seq, time.perf_counter_ns())
+        return seq, text + "." * max(0, self.pad - len(text))
 
     def answer(self, seq: int, ok: bool) -> None:
         if seq in self.acked and not ok:
@@ -167,7 +170,6 @@ class Sender(Agent):
         self.unanswered: set[int] = set()
 
     async def serve(self) -> None:
-        gap = 1.0 / self.rate
         next_at = time.monotonic()
         try:
             while self.alive():
@@ -178,7 +180,7 @@ class Sender(Agent):
                         self.write(seq, body)
                     except (ClientError, OSError):
                         break
-                next_at += gap
+                next_at += 1.0 / self.rate  # read each time: a fault may change it
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 if next_at < time.monotonic() - 1.0:
                     next_at = time.monotonic()  # do not catch up a stall in a burst
