@@ -221,11 +221,14 @@ def _listener(node: GatewayNode, words: str) -> int:
 class Cluster:
     """Redis plus two gateway nodes sharing a sealing key; streams between them."""
 
-    def __init__(self, workdir: Path, timing: Timing, *, sentinel: bool = False) -> None:
+    def __init__(self, workdir: Path, timing: Timing, *, sentinel: int | None = None) -> None:
+        """``sentinel``: None for one Redis, else the ``wait_replicas`` to run with
+        against a primary, a replica and a Sentinel."""
         self.workdir = workdir
         self.timing = timing
-        self.sentinel = SentinelRedis(workdir / "redis") if sentinel else None
-        self.redis = EmbeddedRedis(workdir / "redis") if not sentinel else None
+        self.wait_replicas = sentinel or 0
+        self.sentinel = SentinelRedis(workdir / "redis") if sentinel is not None else None
+        self.redis = EmbeddedRedis(workdir / "redis") if sentinel is None else None
         self.nodes: dict[str, GatewayNode] = {}
         self.books: list[Book] = []
         self.senders: list[Sender] = []
@@ -244,7 +247,7 @@ class Cluster:
             extra = {
                 "sentinels": [f"127.0.0.1:{self.sentinel.sentinel_port}"],
                 "master_name": SentinelRedis.MASTER,
-                "wait_replicas": int(os.environ.get("FAULTS_WAIT_REPLICAS", "1")),
+                "wait_replicas": self.wait_replicas,
             }
         else:
             assert self.redis is not None
@@ -665,23 +668,25 @@ async def fault_garbage(cluster: Cluster, run: Run) -> None:
     run.extra_notes.append(f"garbage: {count} connections of 4 KiB")
 
 
-def faults(timing: Timing) -> list[tuple[str, Fault, bool]]:
-    """(name, fault, needs Sentinel) in running order."""
-    found: list[tuple[str, Fault, bool]] = [
-        ("none (control)", fault_none, False),
-        ("kill -9 node", fault_node_kill, False),
-        ("redis down 3 s", _redis_outage(3.0), False),
+def faults(timing: Timing) -> list[tuple[str, Fault, int | None]]:
+    """(name, fault, None for one Redis or the wait_replicas of a Sentinel setup), in
+    running order."""
+    found: list[tuple[str, Fault, int | None]] = [
+        ("none (control)", fault_none, None),
+        ("kill -9 node", fault_node_kill, None),
+        ("redis down 3 s", _redis_outage(3.0), None),
     ]
     if timing.redis_long:
         found.append(
-            (f"redis down {timing.redis_long:g} s", _redis_outage(timing.redis_long), False)
+            (f"redis down {timing.redis_long:g} s", _redis_outage(timing.redis_long), None)
         )
     found += [
-        ("sentinel failover", fault_sentinel_failover, True),
-        ("slow reader", fault_slow_reader, False),
-        ("login flood", fault_login_flood, False),
-        ("command flood", fault_command_flood, False),
-        ("garbage", fault_garbage, False),
+        ("sentinel failover, wait 0", fault_sentinel_failover, 0),
+        ("sentinel failover, wait 1", fault_sentinel_failover, 1),
+        ("slow reader", fault_slow_reader, None),
+        ("login flood", fault_login_flood, None),
+        ("command flood", fault_command_flood, None),
+        ("garbage", fault_garbage, None),
     ]
     return found
 
