@@ -20,9 +20,9 @@ HEADING = "## Fault-injection runs"
 def table(results: list[FaultResult]) -> str:
     head = (
         "| fault | acked | delivered | lost | stranded | dup | out of order | failed back "
-        "(of them acked first) | cut | silent | recover | peak RSS MiB (a/b) | "
+        "(of them acked first) | cut | silent | pending | recover | peak RSS MiB (a/b) | "
         "p99 quiet -> fault ms |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in results:
@@ -30,7 +30,7 @@ def table(results: list[FaultResult]) -> str:
         rec = "never" if r.recover_s is None else f"{r.recover_s:.1f} s"
         rows.append(
             f"| {r.fault} | {r.acknowledged} | {r.delivered} | {r.lost} | {r.stranded} | "
-            f"{r.duplicated} | {r.out_of_order} | {r.failed_back} ({r.late_failed}) | {r.cut} | {r.silent} | {rec} | {rss} | "
+            f"{r.duplicated} | {r.out_of_order} | {r.failed_back} ({r.late_failed}) | {r.cut} | {r.silent} | {r.pending} | {rec} | {rss} | "
             f"{r.quiet_p99_ms:.0f} -> {r.fault_p99_ms:.0f} |"
         )
     return head + "\n".join(rows) + "\n"

@@ -13,7 +13,8 @@ Per fault, :class:`FaultResult` counts, over all streams: acknowledged, delivere
 (distinct sequence numbers read), lost (acknowledged, never read), duplicated, out of
 order, failed back (refused in the sender's network's terms), cut (connection ended
 before an answer: unknown to the sender, allowed), silent (no answer on a live
-connection: not allowed), time to recover (the end of the fault to the first delivery of
+connection: not allowed), inbox entries still pending (``XPENDING``) after the
+drain, time to recover (the end of the fault to the first delivery of
 a message sent after it, on every stream; OSCAR senders keep the ICBM rate class, one
 message per few seconds, so that figure is coarse), the peak RSS of each gateway, and the
 p99 latency of the bystander streams (all but a paused reader's) during the fault
@@ -40,6 +41,7 @@ import redis
 from bench.clients import MsnUser, OscarUser, passport_ticket
 from bench.ledger import Ledger
 from gateway.embedded import EmbeddedRedis, free_port, redis_server_binary
+from gateway.store import keys as store_keys
 from tests.faults.traffic import (
     Agent,
     Book,
@@ -96,6 +98,7 @@ class FaultResult:
     stranded: int = 0  # acknowledged, read only after the receiver logged in again
     cut: int = 0
     silent: int = 0
+    pending: int | None = None  # XPENDING of the nodes' inboxes after the drain
     recover_s: float | None = None
     peak_rss_mib: dict[str, float] = field(default_factory=dict)
     quiet_p99_ms: float = 0.0
@@ -110,7 +113,7 @@ class FaultResult:
             f"{self.fault}: acked {self.acknowledged} delivered {self.delivered} lost "
             f"{self.lost} dup {self.duplicated} ooo {self.out_of_order} failed-back "
             f"{self.failed_back} (acked first {self.late_failed}) stranded {self.stranded} "
-            f"cut {self.cut} silent {self.silent} recover {rec} "
+            f"cut {self.cut} silent {self.silent} pending {self.pending} recover {rec} "
             f"RSS MiB {rss} p99 {self.quiet_p99_ms:.0f}->{self.fault_p99_ms:.0f} ms"
         )
 
@@ -297,6 +300,23 @@ class Cluster:
         if self.sentinel is not None:
             self.sentinel.stop()
 
+    def pending(self) -> int | None:
+        """Entries delivered to a node's inbox consumer and never acknowledged
+        (``XPENDING`` of every node's inbox), None when Redis does not answer."""
+        port = self.sentinel.master_port() if self.sentinel else self.redis.port  # type: ignore[union-attr]
+        client = redis.Redis(port=port, socket_timeout=2)
+        try:
+            total = 0
+            for node_id in self.nodes:
+                with contextlib.suppress(redis.ResponseError):
+                    summary = client.xpending(store_keys.inbox(node_id), store_keys.INBOX_GROUP)
+                    total += int(summary["pending"])
+            return total
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+
     def kill_node(self, name: str) -> None:
         self._sample_rss()
         self.nodes[name].kill()
@@ -427,7 +447,9 @@ async def _drive(name: str, fault: Fault, cluster: Cluster, timing: Timing) -> F
         cluster._sample_rss()
         for agent in agents:
             await agent.stop()
-    return _tally(name, cluster, run)
+    result = _tally(name, cluster, run)
+    result.pending = await _blocking(cluster.pending)
+    return result
 
 
 async def _drain(cluster: Cluster, limit: float) -> None:
