@@ -27,15 +27,21 @@ EVERY = {"silent": 0}
 (acknowledged or refused in its network's terms), never left hanging."""
 
 HOLDS_TODAY: dict[str, dict[str, int]] = {
-    "none (control)": {"lost": 0, "duplicated": 0, "out_of_order": 0, "stranded": 0},
-    "kill -9 node": {"lost": 0, "duplicated": 0},
-    "redis down 3 s": {"duplicated": 0},
-    "sentinel failover, wait 0": {"duplicated": 0},
-    "sentinel failover, wait 1": {"duplicated": 0},
-    "slow reader": {"lost": 0, "duplicated": 0, "out_of_order": 0},
-    "login flood": {"lost": 0, "duplicated": 0, "out_of_order": 0},
+    "none (control)": {
+        "lost": 0,
+        "duplicated": 0,
+        "out_of_order": 0,
+        "stranded": 0,
+        "pending": 0,
+    },
+    "kill -9 node": {"duplicated": 0},  # lost: 0 in short runs, 11 in the long ones
+    "redis down 3 s": {"duplicated": 0, "pending": 0},
+    "sentinel failover, wait 0": {"duplicated": 0, "pending": 0},
+    "sentinel failover, wait 1": {"duplicated": 0, "pending": 0},
+    "slow reader": {"lost": 0, "duplicated": 0, "out_of_order": 0, "pending": 0},
+    "login flood": {"lost": 0, "duplicated": 0, "out_of_order": 0, "pending": 0},
     "command flood": {},
-    "garbage": {"lost": 0, "duplicated": 0, "out_of_order": 0},
+    "garbage": {"lost": 0, "duplicated": 0, "out_of_order": 0, "pending": 0},
 }
 """Per fault, the counters that are 0 on main today (the long form's table shows the
 others honestly: docs/RELIABILITY.md)."""
