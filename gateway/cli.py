@@ -156,7 +156,7 @@ async def _admin(config: Config, args: argparse.Namespace) -> Any:
     url = config.redis.url
     embedded = None
     lock = None
-    if not url:
+    if not url and not config.redis.sentinels:
         found, lock = await _running_url(data_dir)
         if found is not None:
             url = found
@@ -173,6 +173,10 @@ async def _admin(config: Config, args: argparse.Namespace) -> Any:
             sealing,
             numeric_base=config.delivery.alias_numeric_base,
             alias_domain=config.delivery.alias_domain,
+            sentinels=config.redis.sentinels,
+            master_name=config.redis.master_name,
+            wait_replicas=config.redis.wait_replicas,
+            wait_ms=config.redis.wait_timeout_ms,
         )
         try:
             await store.redis.ping()
@@ -261,7 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except (RedisError, EmbeddedRedisError, OSError) as exc:
-        where = redis_location(config.redis.url) if config.redis.url else "the embedded Redis"
+        if config.redis.sentinels:
+            where = f"the primary {config.redis.master_name!r} via Sentinel"
+        else:
+            where = redis_location(config.redis.url) if config.redis.url else "the embedded Redis"
         print(f"error: cannot reach Redis at {where}: {one_line(exc)}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     if args.command == "admin-token":

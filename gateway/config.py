@@ -52,11 +52,31 @@ class RedisSettings(Section):
     embedded_port: int = Field(default=0, ge=0, le=65535)
     """TCP port of the embedded server on 127.0.0.1; 0 picks a free one."""
 
+    sentinels: list[str] = Field(default_factory=list, max_length=16)
+    """``host:port`` of Redis Sentinels; set: the primary of ``master_name`` is asked of
+    them (and asked again after a failover); ``url`` then only gives the database and
+    password. docs/adr/0016-redis-failover.md."""
+    master_name: str = Field(default="mymaster", min_length=1, max_length=128)
+    wait_replicas: int = Field(default=0, ge=0, le=16)
+    """Replicas that must hold a message before the sender is told it is delivered
+    (``WAIT`` after the offline-queue write and the inbox XADD); 0 for a single Redis."""
+    wait_timeout_ms: int = Field(default=1000, ge=1, le=60_000)
+    """How long ``WAIT`` may take; fewer replicas by then: the sender is refused."""
+
     @field_validator("url")
     @classmethod
     def _url_is_redis(cls, url: str) -> str:
         check_redis_url(url)
         return url
+
+    @field_validator("sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, sentinels: list[str]) -> list[str]:
+        for address in sentinels:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("a Sentinel address is host:port, e.g. 127.0.0.1:26379")
+        return sentinels
 
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")

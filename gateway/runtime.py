@@ -166,7 +166,7 @@ class Gateway:
             cfg.security.secret_key_file or self.data_dir / "secret.key"
         )
         url = cfg.redis.url
-        if not url:
+        if not url and not cfg.redis.sentinels:
             self.embedded = EmbeddedRedis(
                 self.data_dir / "redis",
                 cfg.redis.embedded_port,
@@ -187,13 +187,22 @@ class Gateway:
             dedupe_seconds=cfg.delivery.dedupe_seconds,
             numeric_base=cfg.delivery.alias_numeric_base,
             alias_domain=cfg.delivery.alias_domain,
+            sentinels=cfg.redis.sentinels,
+            master_name=cfg.redis.master_name,
+            wait_replicas=cfg.redis.wait_replicas,
+            wait_ms=cfg.redis.wait_timeout_ms,
         )
         try:
             await asyncio.wait_for(self.store.redis.ping(), REDIS_PING_SECONDS)
         except (RedisError, OSError, TimeoutError) as exc:
             reason = "no answer in time" if isinstance(exc, TimeoutError) else one_line(exc)
+            where = (
+                f"primary {cfg.redis.master_name!r} via Sentinel {', '.join(cfg.redis.sentinels)}"
+                if cfg.redis.sentinels
+                else redis_location(url)
+            )
             raise StartupError(
-                f"cannot reach Redis at {redis_location(url)}: {reason}", EXIT_UNAVAILABLE
+                f"cannot reach Redis at {where}: {reason}", EXIT_UNAVAILABLE
             ) from None
 
         node_id = cfg.node.id or GatewayCore.default_node_id()

@@ -36,15 +36,23 @@ class Store:
         dedupe_seconds: int = 86400,
         numeric_base: int = 2_000_000_000,
         alias_domain: str = "gateway.invalid",
+        sentinels: list[str] | tuple[str, ...] = (),
+        master_name: str = "",
+        wait_replicas: int = 0,
+        wait_ms: int = 1000,
     ) -> Store:
-        redis = connect(url)
+        """``sentinels``/``master_name``: find the primary through Redis Sentinel (and
+        follow a failover); ``wait_replicas``: see DeliveryStore."""
+        redis = connect(url, sentinels, master_name)
         scripts = register_scripts(redis)
         return cls(
             redis=redis,
             accounts=AccountStore(redis, scripts, sealing),
             identity=IdentityStore(redis, scripts, numeric_base, alias_domain),
             contacts=ContactStore(redis),
-            delivery=DeliveryStore(redis, scripts, offline_max, dedupe_seconds),
+            delivery=DeliveryStore(
+                redis, scripts, offline_max, dedupe_seconds, wait_replicas, wait_ms
+            ),
             audit=AuditLog(redis),
             adapter_data=AdapterDataStore(redis),
         )

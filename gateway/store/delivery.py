@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from gateway.store import keys
-from gateway.store.connection import ScriptBatcher, Scripts
+from gateway.store.connection import ReplicationTimeout, ScriptBatcher, Scripts
 from gateway.store.liveness import NodeLeases
 from schema.events import PresenceState
 from schema.records import SessionInfo
@@ -96,12 +96,27 @@ class InboxEntry:
 
 
 class DeliveryStore:
-    def __init__(self, redis: Redis, scripts: Scripts, offline_max: int, dedupe_seconds: int):
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        offline_max: int,
+        dedupe_seconds: int,
+        wait_replicas: int = 0,
+        wait_ms: int = 1000,
+    ):
+        """``wait_replicas``: the writes that make a message durable (the offline queue,
+        a node's inbox) return only once that many replicas hold them (``WAIT``), else
+        they fail (ReplicationTimeout, a RedisError: the sender is refused); 0 for a
+        single Redis. docs/adr/0016-redis-failover.md."""
         self._redis = redis
         self._scripts = scripts
         self._offline_max = offline_max
         self._dedupe_seconds = dedupe_seconds
-        self._deliver_batch = ScriptBatcher(redis, scripts.deliver_or_queue)
+        self._wait_replicas = wait_replicas
+        self._wait_ms = wait_ms
+        self._deliver_batch = ScriptBatcher(redis, scripts.deliver_or_queue, wait_replicas, wait_ms)
+        self._queue_batch = ScriptBatcher(redis, scripts.queue_only, wait_replicas, wait_ms)
         self.leases = NodeLeases(redis)
         self._queue_once = redis.register_script(QUEUE_ONCE)
 
@@ -170,7 +185,7 @@ class DeliveryStore:
         raise RuntimeError(f"unexpected deliver_or_queue reply {kind!r}")
 
     async def queue_offline(self, address: str, payload: str) -> bool:
-        entry = await self._scripts.queue_only(
+        entry = await self._queue_batch(
             keys=[keys.offline(address)], args=[payload, self._offline_max]
         )
         return bool(entry)
@@ -179,10 +194,16 @@ class DeliveryStore:
         """Queue an event offline unless this very event was queued for ``address``
         by an earlier attempt (a reclaim retried after its reclaimer died): True when
         it is in the queue now. Full queue: False."""
-        entry = await self._queue_once(
-            keys=[keys.offline(address), keys.requeued(address, event_id)],
-            args=[payload, self._offline_max, self._dedupe_seconds],
-        )
+        script_keys = [keys.offline(address), keys.requeued(address, event_id)]
+        args: list[str | int] = [payload, self._offline_max, self._dedupe_seconds]
+        if not self._wait_replicas:
+            return bool(await self._queue_once(keys=script_keys, args=args))
+        pipe = self._redis.pipeline(transaction=False)
+        await self._queue_once(keys=script_keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", self._wait_replicas, self._wait_ms)
+        entry, acked = await pipe.execute()
+        if entry:
+            self._check_replicas(int(acked))
         return bool(entry)
 
     async def ack_offline(self, address: str, entry_ids: list[str]) -> None:
@@ -206,8 +227,22 @@ class DeliveryStore:
 
     async def send_to_node(self, node_id: str, session_id: str, address: str, payload: str) -> bool:
         """Append to the node's inbox; False when that node was declared dead (route
-        the event again: its sessions are being removed)."""
-        return await self.leases.send(node_id, session_id, address, payload)
+        the event again: its sessions are being removed). With ``wait_replicas`` the
+        append is reported only once that many replicas have it (docs/adr/0016)."""
+        sent, acked = await self.leases.send(
+            node_id, session_id, address, payload, self._wait_replicas, self._wait_ms
+        )
+        if sent:
+            self._check_replicas(acked)
+        return sent
+
+    def _check_replicas(self, acked: int) -> None:
+        """With ``wait_replicas``: a write fewer replicas acknowledged is refused
+        (:class:`ReplicationTimeout`) rather than reported as one a failover keeps."""
+        if self._wait_replicas and acked < self._wait_replicas:
+            raise ReplicationTimeout(
+                f"{acked} of {self._wait_replicas} replicas acknowledged in {self._wait_ms} ms"
+            )
 
     async def read_own_pending(
         self, node_id: str, consumer: str, count: int = 200

@@ -63,9 +63,11 @@ class GatewayNode:
         dead_after_seconds: float = 2.0,
         secret_key_file: Path | None = None,
         held_ports: Sequence[int] = (),
+        redis_extra: dict[str, object] | None = None,
     ) -> None:
         """``held_ports``: fixed ports the test itself holds open on purpose (to test a
-        collision); any other fixed port is refused."""
+        collision); any other fixed port is refused. ``redis_extra``: more keys of the
+        ``[redis]`` table (Sentinel addresses, ``wait_replicas``)."""
         self.workdir = workdir
         self.redis_url = redis_url
         self.node_id = node_id or f"node-{secrets.token_hex(3)}"
@@ -83,6 +85,7 @@ class GatewayNode:
             f"dead_after_seconds = {dead_after_seconds}",
             "[redis]",
             f"url = {_toml_value(redis_url)}",
+            *(f"{k} = {_toml_value(v)}" for k, v in (redis_extra or {}).items()),
             "[admin]",
             "port = 0",
             f"token = {_toml_value(self.token)}",
