@@ -92,7 +92,8 @@ def test_wait_refuses_a_write_no_replica_acknowledged(
     async def scenario() -> None:
         store = _store(sentinel_redis, tmp_path, wait_replicas=1)
         try:
-            await store.delivery.send_to_node("node-a", "s1", "oscar:123456", "{}")
+            await store.delivery.leases.start("node-a", 60_000)  # a live node's inbox
+            assert await store.delivery.send_to_node("node-a", "s1", "oscar:123456", "{}")
             sentinel_redis.replica.kill()
             with pytest.raises(ReplicationTimeout):
                 await store.delivery.queue_offline("oscar:123456", "no replica")

@@ -229,7 +229,9 @@ class DeliveryStore:
         """Append to the node's inbox; False when that node was declared dead (route
         the event again: its sessions are being removed). With ``wait_replicas`` the
         append is reported only once that many replicas have it (docs/adr/0016)."""
-        sent, acked = await self.leases.send(
+        if not self._wait_replicas:
+            return await self.leases.send(node_id, session_id, address, payload)
+        sent, acked = await self.leases.send_and_wait(
             node_id, session_id, address, payload, self._wait_replicas, self._wait_ms
         )
         if sent:

@@ -151,24 +151,28 @@ class NodeLeases:
     async def lease_held(self, node_id: str) -> bool:
         return bool(await self._redis.exists(keys.node_alive(node_id)))
 
-    async def send(
-        self, node_id: str, session_id: str, address: str, payload: str, wait: int = 0,
-        wait_ms: int = 0,
+    async def send(self, node_id: str, session_id: str, address: str, payload: str) -> bool:
+        """Append to the node's inbox; False when the node was declared dead."""
+        entry = await self._send(keys=self._send_keys(node_id), args=[session_id, address, payload])
+        return entry is not None and entry is not False
+
+    async def send_and_wait(
+        self, node_id: str, session_id: str, address: str, payload: str, wait: int, wait_ms: int
     ) -> tuple[bool, int]:
-        """Append to the node's inbox; False when the node was declared dead. With
-        ``wait`` > 0 a ``WAIT wait wait_ms`` follows on the same connection (one
-        pipeline, so it covers this very write); the second value is how many replicas
-        acknowledged it (0 when not asked)."""
-        script_keys = [_epoch_key(node_id), _fenced_key(node_id), keys.inbox(node_id)]
-        args = [session_id, address, payload]
-        if not wait:
-            entry = await self._send(keys=script_keys, args=args)
-            return entry is not None and entry is not False, 0
+        """:meth:`send`, then ``WAIT wait wait_ms`` on the same connection (one
+        pipeline, so it covers this very write): whether it was appended, and how many
+        replicas acknowledged it."""
         pipe = self._redis.pipeline(transaction=False)
-        await self._send(keys=script_keys, args=args, client=pipe)
+        await self._send(
+            keys=self._send_keys(node_id), args=[session_id, address, payload], client=pipe
+        )
         pipe.execute_command("WAIT", wait, wait_ms)
         entry, acked = await pipe.execute()
         return entry is not None and entry is not False, int(acked)
+
+    @staticmethod
+    def _send_keys(node_id: str) -> list[str]:
+        return [_epoch_key(node_id), _fenced_key(node_id), keys.inbox(node_id)]
 
     async def forget(self, node_id: str) -> None:
         """A node that left (or was reclaimed): its lease and epoch go; the fence stays,
