@@ -699,6 +699,7 @@ class UinServer(DatagramProtocol):
             return True  # undeliverable here forever: do not keep it offline
         charset = conn.session.charset
         bodies: list[Body]
+        offline = conn.offline_replay or delivery.offline
         if conn.offline_replay:
             conn.replayed.add(event.id)
         if isinstance(event, Message) and not event.body:
@@ -714,7 +715,7 @@ class UinServer(DatagramProtocol):
                         event.body,
                         charset,
                         time=wire_time(event.time),
-                        offline=conn.offline_replay,
+                        offline=offline,
                     )
                 )
             except ValueError:
