@@ -193,6 +193,8 @@ class Connection:
     next_msg_id: int = 1
     sent_ids: dict[str, tuple[int, int]] = field(default_factory=dict)  # canonical -> wire
     offline_replay: bool = False
+    fragment_seqs: list[int] = field(default_factory=list)
+    """Datagrams of the message being reassembled: their acks wait for the core."""
     replayed: set[str] = field(default_factory=set)  # event ids written during the replay
     closed: bool = False
     commands: DeferredLock = field(default_factory=DeferredLock)  # one command at a time
@@ -423,7 +425,7 @@ class UinServer(DatagramProtocol):
                 )
                 d.addErrback(self._core_failed, conn)
             elif isinstance(event, CommandReceived):
-                self._command(conn, event.body)
+                self._command(conn, event.body, event.seq)
             elif isinstance(event, SessionEnded):
                 self._ended(conn, event.reason)
         self._flush(conn)
@@ -542,18 +544,24 @@ class UinServer(DatagramProtocol):
     def _wire_text(self, conn: Connection, text: str, limit: int) -> bytes:
         return encode_limited(text, conn.session.charset, limit)
 
-    def _command(self, conn: Connection, body: Body) -> None:
+    def _command(self, conn: Connection, body: Body, seq: int = 0) -> None:
         if isinstance(body, MessageFragment):
+            if seq:
+                conn.fragment_seqs.append(seq)
             try:
                 whole = conn.reassembler.feed(body)
             except UinProtocolError:
                 self._handle(conn, conn.session.close(ErrorCode.PROTOCOL_ERROR))
                 return
-            if whole is not None and not whole.text:
+            if whole is None:
+                return
+            seqs, conn.fragment_seqs = conn.fragment_seqs, []
+            if not whole.text:
                 # Section 7.2: empty messages are not sent; refused, the session goes on.
                 self.send(conn, MessageFailed(whole.uin, whole.msg_id, ErrorCode.BAD_REQUEST))
-            elif whole is not None:
-                self._submit_message(conn, whole.uin, whole.msg_id, whole.text)
+                self._release(conn, seqs)
+            else:
+                self._submit_message(conn, whole.uin, whole.msg_id, whole.text, seqs)
         elif isinstance(body, TypingNotice):
             self._guarded(conn, self._typing(conn, body.uin, body.active))
         elif isinstance(body, ContactAdd):
@@ -583,11 +591,17 @@ class UinServer(DatagramProtocol):
         except AddressError:
             return None
 
-    def _submit_message(self, conn: Connection, uin: int, msg_id: int, text: str) -> None:
+    def _submit_message(
+        self, conn: Connection, uin: int, msg_id: int, text: str, seqs: Sequence[int] = ()
+    ) -> None:
+        """Submit a whole message; the acks of its datagrams (``seqs``) go only once the
+        core has taken it (written to the recipient or durably queued), or together
+        with the MESSAGE_FAILED that refuses it."""
         recipient = self._peer(uin)
         if recipient is None or len(text) > MAX_BODY_CHARS:
             code = ErrorCode.UNKNOWN_RECIPIENT if recipient is None else ErrorCode.TOO_LARGE
             self.send(conn, MessageFailed(uin, msg_id, code))
+            self._release(conn, seqs)
             return
         message = Message(sender=conn.owner, recipient=recipient, body=text)
         conn.sent_ids[message.id] = (uin, msg_id)
@@ -595,6 +609,14 @@ class UinServer(DatagramProtocol):
             del conn.sent_ids[next(iter(conn.sent_ids))]
         d = self._run(self.core.submit(message))
         d.addErrback(self._submit_failed, conn, uin, msg_id)
+        d.addBoth(lambda _: self._release(conn, seqs))
+
+    def _release(self, conn: Connection, seqs: Sequence[int]) -> None:
+        if not seqs or conn.closed:
+            return
+        for seq in seqs:
+            conn.session.release(seq)
+        self._flush(conn)
 
     def _submit_failed(self, failure: Failure, conn: Connection, uin: int, msg_id: int) -> None:
         self.log.failure("uin: submit failed for {owner}", failure, owner=conn.owner)
