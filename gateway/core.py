@@ -368,7 +368,8 @@ class GatewayCore:
         written = 0
         try:
             while self.local.get(session_id) is local:
-                await self._until_writable(local.link)
+                if not await self._until_writable(local.link):
+                    continue  # still not writable: check the session is still here
                 if self.local.get(session_id) is not local:
                     return
                 if replay.in_flight:
@@ -412,9 +413,11 @@ class GatewayCore:
                 log.info("wrote {n} offline events to {a}", n=written, a=address)
 
     @staticmethod
-    async def _until_writable(link: ClientLink) -> None:
+    async def _until_writable(link: ClientLink, within: float = 1.0) -> bool:
+        """Wait until a FlowControlled link can take more; False when it still cannot
+        after ``within`` seconds (the caller checks the session is still open)."""
         if not isinstance(link, FlowControlled) or link.writable:
-            return
+            return True
         ready = asyncio.get_running_loop().create_future()
 
         def wake() -> None:
@@ -422,7 +425,11 @@ class GatewayCore:
                 ready.set_result(None)
 
         link.when_writable(wake)
-        await ready
+        try:
+            await asyncio.wait_for(ready, within)
+        except TimeoutError:
+            return False
+        return True
 
     async def return_undelivered(self, session_id: str, deliveries: Sequence[Delivery]) -> None:
         local = self.local.get(session_id)

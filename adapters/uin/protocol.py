@@ -208,6 +208,14 @@ class PendingRegistration:
     timer: DelayedCall | None = None
 
 
+UNACKED_PAUSE = 128
+"""Unacknowledged commands to a client past which its link says it is not writable
+(four reliable windows): the core's offline replay waits, so a backlog is never all
+queued in memory."""
+WRITABLE_POLL = 0.05
+"""Seconds between two checks of a link that is not writable."""
+
+
 class UinLink:
     """The core's handle on one logged-in UIN client."""
 
@@ -228,6 +236,18 @@ class UinLink:
 
     def deliver(self, delivery: Delivery) -> bool:
         return self._server.deliver(self._conn, delivery)
+
+    @property
+    def writable(self) -> bool:
+        """FlowControlled: the client acknowledges as fast as the core writes (what waits
+        unacknowledged stays under ``UNACKED_PAUSE`` commands)."""
+        return self._conn.closed or self._conn.session.unacknowledged < UNACKED_PAUSE
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        if self.writable:
+            callback()
+        else:
+            self._server.clock.callLater(WRITABLE_POLL, self.when_writable, callback)
 
     def show_typing(self, peer: str, event: Typing) -> bool:
         uin = native_uin(peer)

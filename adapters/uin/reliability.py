@@ -122,6 +122,11 @@ class ReliableChannel:
         return 0 < seq < self._next_seq and seq not in self._in_flight
 
     @property
+    def unacknowledged(self) -> int:
+        """Commands queued or in flight that the peer has not acknowledged yet."""
+        return len(self._in_flight) + len(self._waiting)
+
+    @property
     def idle(self) -> bool:
         """Everything sent has been acknowledged."""
         return not self._in_flight and not self._waiting

@@ -282,6 +282,11 @@ class ServerSession:
         held, self._held = self._held, []
         return [CommandReceived(b, seq) for seq, b in held]
 
+    @property
+    def unacknowledged(self) -> int:
+        """Commands to the client not yet acknowledged by it (0 before login)."""
+        return self._channel.unacknowledged if self._channel is not None else 0
+
     def release(self, seq: int) -> None:
         """The datagram ``seq`` (a MESSAGE fragment) was dealt with: taken by the core,
         or refused with MESSAGE_FAILED. Its ack may go now."""
