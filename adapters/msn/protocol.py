@@ -1135,6 +1135,10 @@ class SwitchboardProtocol(_Connection):
                 await self.service.core.submit(event)
 
         def done(_: None) -> None:
+            # A message refused meanwhile was NAKed (its Sent entry taken): no ACK then.
+            refused = any(e.id not in self.service.sent for e in events if isinstance(e, Message))
+            if refused:
+                return
             if action.ack in ("A", "S", "D") and isinstance(content, TextContent | None):
                 self.write(Command("ACK", action.trid))
 

@@ -578,3 +578,19 @@ def test_caller_who_leaves_before_the_answer_is_still_reached(
     sb_b.send("MSG", "N", payload=TEXT + b"here I am")
     _sb_a2, back = answer_ring(service, alice, "alice")
     assert back[-1].payload.endswith(b"here I am")  # type: ignore[union-attr]
+
+
+def test_a_message_refused_while_submitted_gets_nak_and_no_ack(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """A message the core refuses at once (here: the recipient's account is gone) is
+    answered NAK only: never ACK as well, which would say "delivered"."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, _ = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    sb_a.send("CAL", "bob@example.com")
+    sb_a.read()
+    del core.passwords["msn:bob@example.com"]
+    trid = sb_a.send("MSG", "A", payload=TEXT + b"anyone?")
+    assert sb_a.read() == [Command("NAK", trid)]
