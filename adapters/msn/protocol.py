@@ -71,7 +71,7 @@ from adapters.msn.session import (
     SwitchboardSession,
     SyncLists,
 )
-from adapters.msn.switchboard import MAX_PARTICIPANTS, Room, RoomError, Rooms
+from adapters.msn.switchboard import MAX_PARTICIPANTS, Expired, Room, RoomError, Rooms
 from adapters.msn.tokens import TokenSigner
 from adapters.msn.translate import (
     TextContent,
@@ -292,7 +292,18 @@ class MsnService:
 
     def _expire(self) -> None:
         self._expiry = None
-        for expired in self.rooms.expire(self.now()):
+        self._return_waiting(self.rooms.expire(self.now()))
+        self.arm_expiry()
+
+    def withdraw(self, handle: str) -> None:
+        """``handle`` has no notification connection left: what waited for its ring
+        answers goes back to its offline queue now, not at the invitations' expiry (a
+        new login would not be rung for them)."""
+        self._return_waiting(self.rooms.withdraw(handle))
+        self.arm_expiry()
+
+    def _return_waiting(self, expired_list: list[Expired]) -> None:
+        for expired in expired_list:
             messages = [d for d in expired.queue if isinstance(d, Delivery)]
             log.info(
                 "msn: {handle} did not answer switchboard {room}; {n} message(s) back offline",
@@ -306,7 +317,6 @@ class MsnService:
                 self.run(self.core.return_undelivered(session_id, messages)).addErrback(
                     _log_failure, "returning unanswered messages to the offline queue"
                 )
-        self.arm_expiry()
 
     def return_failure(
         self, delivery: Delivery, handle: str, reason: FailureReason, detail: str
@@ -462,6 +472,7 @@ class NotificationProtocol(_Connection):
             self.service.links[handle].remove(self)
             if not self.service.links[handle]:
                 del self.service.links[handle]
+                self.service.withdraw(handle)
         if self.session_id is not None:
             session_id, self.session_id = self.session_id, None
             self.service.run(self.service.core.close_session(session_id)).addErrback(

@@ -276,6 +276,17 @@ class Rooms:
                 self._drop(room)
         return expired
 
+    def withdraw(self, handle: str) -> list[Expired]:
+        """``handle`` went offline: its invitations end now (as if expired)."""
+        out: list[Expired] = []
+        for room in list(self._rooms.values()):
+            invitation = room.invitations.pop(handle, None)
+            if invitation is not None:
+                out.append(Expired(room.room_id, handle, tuple(invitation.queue)))
+            if room.empty and not room.invitations:
+                self._drop(room)
+        return out
+
     def next_deadline(self) -> float | None:
         deadlines = [i.deadline for r in self._rooms.values() for i in r.invitations.values()]
         return min(deadlines) if deadlines else None

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.web.test.requesthelper import DummyRequest
 
 from adapters.msn import challenge
@@ -594,3 +596,21 @@ def test_a_message_refused_while_submitted_gets_nak_and_no_ack(
     del core.passwords["msn:bob@example.com"]
     trid = sb_a.send("MSG", "A", payload=TEXT + b"anyone?")
     assert sb_a.read() == [Command("NAK", trid)]
+
+
+def test_messages_waiting_for_a_user_who_signs_out_go_back_offline_at_once(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """A rung user who signs out before answering: what waited for them is back in their
+    offline queue at once (their next login replays it), not held until the ring expires."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, bob = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    sb_a.send("CAL", "bob@example.com")
+    sb_a.send("MSG", "A", payload=TEXT + b"wait for me")
+    assert any(isinstance(f, Command) and f.verb == "RNG" for f in bob.read())
+    bob.protocol.connectionLost(Failure(ConnectionDone()))  # type: ignore[attr-defined]
+    waiting = core.offline.get("msn:bob@example.com", [])
+    assert [d.event.body for d in waiting] == ["wait for me"]  # type: ignore[union-attr]
+    assert not any(isinstance(e, DeliveryFailure) for e in core.submitted)
