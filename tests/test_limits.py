@@ -71,9 +71,7 @@ def test_presence_events_refuse_a_status_text_that_breaks_the_limits() -> None:
     for text in ("a\x1bb", "s" * 513, "line\nline"):
         with pytest.raises(ValueError, match="status_text"):
             Presence(sender=ALICE, recipient=ICQ_BOT, state=PresenceState.AWAY, status_text=text)
-    assert Presence(
-        sender=ALICE, recipient=ICQ_BOT, state=PresenceState.AWAY, status_text="s" * 512
-    )
+    assert Presence(sender=ALICE, recipient=ICQ_BOT, state=PresenceState.AWAY, status_text="s" * 512)
 
 
 def test_address_errors_quote_at_most_64_characters() -> None:
