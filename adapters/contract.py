@@ -15,7 +15,7 @@ by the rules in docs/adr/0003-capabilities.md when a link lacks it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -61,14 +61,18 @@ class Delivery:
     event: CanonicalEvent
     peer: str
     peer_display: str = ""
+    offline: bool = False
+    """It waited in the recipient's offline queue (the replay after login): networks
+    that show offline messages differently (ICQ's offline store, a time stamp) do so."""
 
 
 @dataclass(frozen=True, slots=True)
 class OpenedSession:
-    """What ``open_session`` returns: the session id, and for information the events
-    that waited offline (oldest first). The core has already written them through
-    ``link.deliver`` before returning, so no live event overtakes them: an adapter must
-    not write them again, and its link must accept (and buffer) events from the moment
+    """What ``open_session`` returns: the session id. ``offline`` stays empty: the core
+    streams what waited offline through ``link.deliver`` (``Delivery.offline`` set),
+    oldest first, in batches paced by the link (:class:`FlowControlled`), and holds live
+    events to the session behind that backlog until it is written, so none overtakes it
+    (docs/adr/0015-delivery-contract.md). A link must accept events from the moment
     ``open_session`` is called."""
 
     session_id: str
@@ -102,6 +106,21 @@ class ClientLink(Protocol):
         """Write the event to the client; False when the connection is gone (the core
         then keeps the event offline)."""
         ...
+
+
+@runtime_checkable
+class FlowControlled(Protocol):
+    """A link that says when its client is not keeping up, so the core paces what it
+    streams (the offline backlog at login) instead of piling it into memory.
+
+    ``writable``: the link can take more now. ``when_writable(callback)``: call
+    ``callback`` once, as soon as it can (at once if it already can), or when the
+    connection is gone (then ``deliver`` returns False)."""
+
+    @property
+    def writable(self) -> bool: ...
+
+    def when_writable(self, callback: Callable[[], None]) -> None: ...
 
 
 @runtime_checkable
@@ -145,9 +164,7 @@ class CoreServices(Protocol):
 
     async def account(self, address: str) -> AccountInfo | None: ...
 
-    async def check_login(
-        self, address: str, proof: LoginProof, source: str = ""
-    ) -> LoginResult:
+    async def check_login(self, address: str, proof: LoginProof, source: str = "") -> LoginResult:
         """Check a login. ``source`` is the client's host (its IP address as the
         adapter saw it; empty if unknown): logins are throttled per source and per
         account, and a refused one comes back as ``LoginOutcome.THROTTLED``, to be
@@ -165,6 +182,13 @@ class CoreServices(Protocol):
     ) -> OpenedSession: ...
 
     async def close_session(self, session_id: str) -> None: ...
+
+    async def return_undelivered(self, session_id: str, deliveries: Sequence[Delivery]) -> None:
+        """Events the core handed to ``session_id``'s link (``deliver`` returned True)
+        that the link could not write after all (MSN: a ring nobody answered): back to
+        the recipient's offline queue, in order, once; one that does not fit there goes
+        back to its sender as a failure (docs/adr/0015-delivery-contract.md)."""
+        ...
 
     async def set_presence(
         self, session_id: str, presence: PresenceState, status_text: str = ""

@@ -71,11 +71,27 @@ class OutputBound:
         self._over = 0  # bytes written while paused
         self._stall: _DelayedCall | None = None
         self.aborted = False
+        self._resumed: list[Callable[[], None]] = []
+        self._stopped = False
         self._transport.registerProducer(self, True)
 
     @property
     def paused(self) -> bool:
         return self._paused
+
+    def when_resumed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the client has drained what waits (at once when
+        nothing does), or when the connection is aborted or gone: the core paces a
+        backlog by it (adapters.contract.FlowControlled)."""
+        if not self._paused or self.aborted or self._stopped:
+            callback()
+        else:
+            self._resumed.append(callback)
+
+    def _wake(self) -> None:
+        waiting, self._resumed = self._resumed, []
+        for callback in waiting:
+            callback()
 
     def write(self, data: bytes) -> bool:
         """Hand ``data`` to the transport; False (and nothing written) once aborted."""
@@ -101,9 +117,12 @@ class OutputBound:
         self._paused = False
         self._over = 0
         self._cancel_stall()
+        self._wake()
 
     def stopProducing(self) -> None:
         self._cancel_stall()
+        self._stopped = True  # the connection is gone
+        self._wake()
 
     def _stalled(self) -> None:
         self._stall = None
@@ -115,6 +134,7 @@ class OutputBound:
         self._cancel_stall()
         self._on_overflow(why)
         self._transport.abortConnection()
+        self._wake()
 
     def _cancel_stall(self) -> None:
         if self._stall is not None and self._stall.active():

@@ -30,6 +30,7 @@ from adapters.contract import (
     ClientLink,
     CoreServices,
     Delivery,
+    FlowControlled,
     LimitsBody,
     MeasuresBody,
     OpenedSession,
@@ -83,6 +84,33 @@ ACTIVE_EVERY = 30.0
 """Seconds between two writes of a session's last activity."""
 
 
+OFFLINE_LOG_AT = 100
+"""A replay of at least this many offline events is logged (one line)."""
+
+
+class _Replay:
+    """A session's offline replay in progress: live events parked behind it."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0  # parks whose write to the offline stream has not returned
+        self.parks = 0  # parks started, ever
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def park_started(self) -> None:
+        self.in_flight += 1
+        self.parks += 1
+        self.idle.clear()
+
+    def park_done(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self.idle.set()
+
+    def closed(self) -> None:
+        self.idle.set()
+
+
 @dataclass
 class LocalSession:
     info: SessionInfo
@@ -90,6 +118,8 @@ class LocalSession:
     shows_typing: bool = False
     limit: BodyLimit | None = None
     """The link's capabilities, checked once at login (Protocol isinstance is slow)."""
+    replay: _Replay | None = None
+    """Set while the offline backlog is still being written to this session."""
 
     @classmethod
     def of(cls, info: SessionInfo, link: ClientLink) -> LocalSession:
@@ -174,6 +204,7 @@ class GatewayCore:
         self._unclosed: dict[str, str] = {}  # session id -> address: row left in an outage
         self.outage = OutageTracker()
         self._tasks: list[asyncio.Task[None]] = []
+        self._replays: set[asyncio.Future[None]] = set()
         self._running = False
         self.started = time.time()
         self._bot_registry = BotRegistry(store.redis)
@@ -197,9 +228,7 @@ class GatewayCore:
     async def account(self, address: str) -> AccountInfo | None:
         return await self.store.accounts.info(address)
 
-    async def check_login(
-        self, address: str, proof: LoginProof, source: str = ""
-    ) -> LoginResult:
+    async def check_login(self, address: str, proof: LoginProof, source: str = "") -> LoginResult:
         """``source``: the client's host as the adapter saw it (empty: unknown), for
         the per-source brake (gateway/login_guard.py)."""
         guard = self.login_guard
@@ -321,39 +350,142 @@ class GatewayCore:
             presence=presence,
             status_text=limits.clean_status_text(status_text),
         )
-        entries = await self.store.delivery.open_session(info)
-        # No await between registering the link and writing the waiting events: a live
-        # event for this session cannot overtake them.
-        self.local[session_id] = LocalSession.of(info, link)
+        # The link is known here before its row exists in Redis: an event routed to the
+        # session (this node or another) always finds it. Until the offline backlog is
+        # written, live events to it are parked behind that backlog (``_hand``).
+        local = LocalSession.of(info, link)
+        local.replay = _Replay()
+        self.local[session_id] = local
         self._local_by_address.setdefault(address, set()).add(session_id)
         self._touched[session_id] = time.monotonic()
-        delivered: list[str] = []
-        replay: list[Delivery] = []
-        for entry_id, payload in entries:
-            try:
-                delivery = decode_delivery(payload)
-            except ValueError:
-                log.error("dropping unreadable offline entry {id} for {a}", id=entry_id, a=address)
-                delivered.append(entry_id)
-                continue
-            if not self._write_local(session_id, delivery):
-                break
-            delivered.append(entry_id)
-            replay.append(delivery)
-        await self.store.delivery.ack_offline(address, delivered)
+        try:
+            await self.store.delivery.open_session(info)
+        except BaseException:
+            self._forget_local(session_id)
+            raise
+        self._start_replay(session_id)
         await self._fan_out_presence(address)
-        return OpenedSession(session_id=session_id, offline=tuple(replay))
+        return OpenedSession(session_id=session_id)
 
-    async def close_session(self, session_id: str) -> None:
+    def _start_replay(self, session_id: str) -> None:
+        task = asyncio.ensure_future(self._replay_offline(session_id))
+        self._replays.add(task)
+        task.add_done_callback(self._replays.discard)
+
+    async def _replay_offline(self, session_id: str) -> None:
+        """Stream what waited offline to a session that just opened: batches read from
+        the offline stream in order, each written only when the link can take more
+        (FlowControlled), each entry deleted once written. Live events parked meanwhile
+        land at the end of the same stream, so they follow in order; the session goes
+        live only after a read that saw the stream empty with no park in flight during
+        it (docs/adr/0015-delivery-contract.md)."""
+        local = self.local.get(session_id)
+        if local is None or local.replay is None:
+            return
+        replay = local.replay
+        address = local.info.address
+        after = ""
+        written = 0
+        try:
+            while self.local.get(session_id) is local:
+                if not await self._until_writable(local.link):
+                    continue  # still not writable: check the session is still here
+                if self.local.get(session_id) is not local:
+                    return
+                if replay.in_flight:
+                    await replay.idle.wait()
+                    continue
+                parks_before = replay.parks
+                batch = await self.store.delivery.read_offline(address, after)
+                if not batch:
+                    if replay.in_flight == 0 and replay.parks == parks_before:
+                        local.replay = None  # live from here: nothing can be behind us
+                        return
+                    continue
+                done: list[str] = []
+                for entry_id, payload in batch:
+                    after = entry_id
+                    try:
+                        delivery = dataclasses.replace(decode_delivery(payload), offline=True)
+                    except (ValueError, KeyError):
+                        log.error(
+                            "dropping unreadable offline entry {id} for {a}", id=entry_id, a=address
+                        )
+                        done.append(entry_id)
+                        continue
+                    if not self._write_local(session_id, delivery):
+                        # The connection is gone: the rest stays queued for next time.
+                        await self.store.delivery.ack_offline(address, done)
+                        return
+                    done.append(entry_id)
+                await self.store.delivery.ack_offline(address, done)
+                written += len(done)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # What was not written stays in the offline queue (it is only deleted after
+            # the write); the session goes live so it is not stuck behind it.
+            log.failure("offline replay for {a} stopped", a=address)
+            if self.local.get(session_id) is local:
+                local.replay = None
+        finally:
+            if written >= OFFLINE_LOG_AT:
+                log.info("wrote {n} offline events to {a}", n=written, a=address)
+
+    @staticmethod
+    async def _until_writable(link: ClientLink, within: float = 1.0) -> bool:
+        """Wait until a FlowControlled link can take more; False when it still cannot
+        after ``within`` seconds (the caller checks the session is still open)."""
+        if not isinstance(link, FlowControlled) or link.writable:
+            return True
+        ready = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        link.when_writable(wake)
+        try:
+            await asyncio.wait_for(ready, within)
+        except TimeoutError:
+            return False
+        return True
+
+    async def return_undelivered(self, session_id: str, deliveries: Sequence[Delivery]) -> None:
+        local = self.local.get(session_id)
+        for delivery in deliveries:
+            event = delivery.event
+            policy = router.policy(event)
+            if not policy.queue_offline:
+                continue
+            plain = dataclasses.replace(delivery, offline=False)
+            if not await self.store.delivery.queue_offline(event.recipient, encode_delivery(plain)):
+                await self._refuse(event, FailureReason.QUEUE_FULL, policy.report_failure)
+        if deliveries:
+            log.info(
+                "{n} undelivered event(s) of {a} back in the offline queue",
+                n=len(deliveries),
+                a=local.info.address if local else session_id,
+            )
+
+    def _forget_local(self, session_id: str) -> LocalSession | None:
         local = self.local.pop(session_id, None)
         if local is None:
-            return
+            return None
         self._touched.pop(session_id, None)
         ids = self._local_by_address.get(local.info.address)
         if ids is not None:
             ids.discard(session_id)
             if not ids:
                 del self._local_by_address[local.info.address]
+        return local
+
+    async def close_session(self, session_id: str) -> None:
+        local = self._forget_local(session_id)
+        if local is None:
+            return
+        if local.replay is not None:
+            local.replay.closed()
         try:
             await self.store.delivery.close_session(local.info.address, session_id, self._node_id)
         except Exception as exc:
@@ -772,14 +904,37 @@ class GatewayCore:
                 await self._refuse(event, FailureReason.QUEUE_FULL, policy.report_failure)
             return
         if chosen.info.node_id == self._node_id:
-            if not self._write_local(chosen.info.session_id, delivery) and policy.queue_offline:
-                await self.store.delivery.queue_offline(event.recipient, payload)
+            if await self._hand(chosen.info.session_id, delivery, payload):
+                return
+            if policy.queue_offline and not await self.store.delivery.queue_offline(
+                event.recipient, payload
+            ):
+                await self._refuse(event, FailureReason.QUEUE_FULL, policy.report_failure)
             return
         if not await self.store.delivery.send_to_node(
             chosen.info.node_id, chosen.info.session_id, event.recipient, payload
         ):
             # That node was just declared dead (its rows are going): route again.
             await self._reroute_one(delivery)
+
+    async def _hand(self, session_id: str, delivery: Delivery, payload: str = "") -> bool:
+        """Give a live event to a local session: written to its link, or, while the
+        session's offline backlog is still being written, parked at the end of its
+        offline stream (durably, behind the backlog: order kept). False when the session
+        or its connection is gone, or the park found the stream full."""
+        local = self.local.get(session_id)
+        if local is None:
+            return False
+        replay = local.replay
+        if replay is None or not router.policy(delivery.event).queue_offline:
+            return self._write_local(session_id, delivery)
+        replay.park_started()
+        try:
+            return await self.store.delivery.queue_offline(
+                local.info.address, payload or encode_delivery(delivery)
+            )
+        finally:
+            replay.park_done()
 
     def _write_local(self, session_id: str, delivery: Delivery) -> bool:
         """Hand an event to a local link; False when the session or connection is gone.
@@ -797,8 +952,7 @@ class GatewayCore:
             if isinstance(event, Message) and local.limit is not None:
                 parts = split_message(event, local.limit)
                 return all(
-                    link.deliver(Delivery(part, delivery.peer, delivery.peer_display))
-                    for part in parts
+                    link.deliver(dataclasses.replace(delivery, event=part)) for part in parts
                 )
             return link.deliver(delivery)
         except Exception:
@@ -906,6 +1060,8 @@ class GatewayCore:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        for replay in list(self._replays):
+            replay.cancel()
         try:
             for session_id in list(self.local):
                 await self.close_session(session_id)
@@ -1029,22 +1185,18 @@ class GatewayCore:
             await self._fan_out_presence(address)
 
     async def _register_again(self, session_id: str) -> None:
+        """A fenced node's session registers again under its new epoch; what was queued
+        offline for it meanwhile is streamed as at login (live events park behind it,
+        so order holds). A replay already under way for it carries on instead."""
         local = self.local.get(session_id)
         if local is None:
             return
-        address = local.info.address
-        entries = await self.store.delivery.open_session(local.info)
-        delivered: list[str] = []
-        for entry_id, payload in entries:
-            try:
-                delivery = decode_delivery(payload)
-            except ValueError:
-                delivered.append(entry_id)
-                continue
-            if not self._write_local(session_id, delivery):
-                break
-            delivered.append(entry_id)
-        await self.store.delivery.ack_offline(address, delivered)
+        replaying = local.replay is not None
+        if not replaying:
+            local.replay = _Replay()
+        await self.store.delivery.open_session(local.info)
+        if not replaying:
+            self._start_replay(session_id)
 
     async def _inbox_loop(self) -> None:
         """Read this node's inbox. After a failed round, the entries this node had
@@ -1124,7 +1276,7 @@ class GatewayCore:
             if event_key in self._consumed:  # sent again by a reclaim that was retried
                 acked.append(entry.entry_id)
                 continue
-            if not self._write_local(entry.session_id, delivery):
+            if not await self._hand(entry.session_id, delivery, entry.payload):
                 # The session went away meanwhile: route again from scratch.
                 await self._reroute_one(delivery)
             self._consumed[entry.entry_id] = None
@@ -1152,12 +1304,14 @@ class GatewayCore:
                 return
             if wait:
                 await self._after_reclaims([chosen.info.node_id])
-        elif chosen is not None and self._write_local(chosen.info.session_id, delivery):
+        elif chosen is not None and await self._hand(chosen.info.session_id, delivery, payload):
             return
         elif wait:
             await self._after_reclaims(r.info.node_id for r in rows)
-        if policy.queue_offline:
-            await self.store.delivery.queue_offline_once(event.recipient, event.id, payload)
+        if policy.queue_offline and not await self.store.delivery.queue_offline_once(
+            event.recipient, event.id, payload
+        ):
+            await self._refuse(event, FailureReason.QUEUE_FULL, policy.report_failure)
 
     async def _reroute(self, entries: list[InboxEntry], wait: bool = True) -> None:
         for entry in entries:

@@ -532,9 +532,13 @@ def test_linked_person_never_gets_their_own_message_back(redis_url: str) -> None
             await core.submit(note)
             assert bob_uin.got == []
             bob_msn = RecordingLink()
-            opened = await core.open_session(BOB, bob_msn)
-            [waiting] = opened.offline
-            assert isinstance(waiting.event, Message)
+            await core.open_session(BOB, bob_msn)
+            for _ in range(100):  # the core streams what waited offline
+                if bob_msn.got:
+                    break
+                await asyncio.sleep(0.01)
+            [waiting] = bob_msn.got
+            assert isinstance(waiting.event, Message) and waiting.offline
             assert waiting.event.body == "note to self" and waiting.event.recipient == BOB
 
     run(scenario)

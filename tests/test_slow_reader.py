@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable
 
 import pytest
+import redis
 
+from gateway.store import keys
 from tests.cross_clients import MsnUser, OscarUser, alias_from
 from tests.support.node import GatewayNode
 
@@ -59,6 +61,14 @@ def test_a_client_that_stops_reading_is_disconnected(
     a_bob = alias_from(ivan.ask_bot("find msn bob@example.com"))
     b_ivan = "123456.oscar@gateway.invalid"
     ivan.add(a_bob)
+    # The feedbag status answers the client at once; the core stores the entry just
+    # after. Bob's ADD finds Ivan's alias through it (his reverse list): wait for it.
+    watchers = redis.Redis.from_url(node.redis_url)
+    deadline = time.monotonic() + 10
+    while not watchers.exists(keys.watchers("msn:bob@example.com")):
+        assert time.monotonic() < deadline, "Ivan's buddy list entry was never stored"
+        time.sleep(0.05)
+    watchers.close()
     bob.add(b_ivan)
     bob.send(b_ivan, "hello")
     assert "hello" in ivan.messages_from(a_bob, 5.0)

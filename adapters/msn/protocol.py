@@ -8,10 +8,13 @@ only moves bytes, runs core coroutines (through an injectable runner, so unit te
 need no event loop) and arms one timer per connection on an injected clock.
 
 Delivery choice (see docs/protocols/msn.md): a message for a user who has no
-switchboard with the sender rings the user (``RNG``) and waits in a bounded queue;
-``deliver`` returns True once queued. If the client never answers, each queued
-message comes back to its sender as a canonical ``DeliveryFailure`` submitted on
-the recipient's behalf, and the drop is logged once.
+switchboard with the sender rings the user (``RNG``) and waits in the invitation
+until the answer (``ANS``); ``deliver`` returns True once it waits there. What waits
+is bounded in bytes, never by a count: past ``RING_WAIT_SOFT`` bytes the link says it
+is not writable (the core pauses the offline replay), past ``RING_WAIT_HARD`` it
+returns False (the core keeps the message offline). If the client never answers,
+what waited goes back to the core's offline queue, once (``return_undelivered``),
+and that is logged once (docs/adr/0015-delivery-contract.md).
 
 Per-user settings the core does not model (GTC, groups, renamed groups' old ids) live
 in the core's adapter data (``CoreServices.adapter_data``, in Redis), read afresh for
@@ -69,7 +72,7 @@ from adapters.msn.session import (
     SwitchboardSession,
     SyncLists,
 )
-from adapters.msn.switchboard import MAX_PARTICIPANTS, Room, RoomError, Rooms
+from adapters.msn.switchboard import MAX_PARTICIPANTS, Expired, Room, RoomError, Rooms
 from adapters.msn.tokens import TokenSigner
 from adapters.msn.translate import (
     TextContent,
@@ -164,6 +167,16 @@ class MsnRates:
 DEFAULT_RATES = MsnRates()
 
 MAX_BODY_CHARS = 4096
+RING_WAIT_SOFT = 128 * 1024
+"""Bytes waiting for a user's ring answers past which its link is not writable."""
+RING_WAIT_HARD = 512 * 1024
+"""Bytes waiting for a user's ring answers past which its link takes no more messages
+(they stay in the core's offline queue); under the switchboard's output bound, so the
+answer's flush of what waited is never cut off."""
+RING_WAIT_OVERHEAD = 160
+"""Bytes counted per waiting message besides its text (the MSG line and headers)."""
+WRITABLE_POLL = 0.05
+"""Seconds between two checks of a link that is not writable (flow control)."""
 ERR_TOO_MANY_GROUPS = 223  # "cannot create more groups" (ADG)
 ERR_ROOM_FULL = 713  # the switchboard is full (CAL)
 
@@ -312,22 +325,31 @@ class MsnService:
 
     def _expire(self) -> None:
         self._expiry = None
-        for expired in self.rooms.expire(self.now()):
+        self._return_waiting(self.rooms.expire(self.now()))
+        self.arm_expiry()
+
+    def withdraw(self, handle: str) -> None:
+        """``handle`` has no notification connection left: what waited for its ring
+        answers goes back to its offline queue now, not at the invitations' expiry (a
+        new login would not be rung for them)."""
+        self._return_waiting(self.rooms.withdraw(handle))
+        self.arm_expiry()
+
+    def _return_waiting(self, expired_list: list[Expired]) -> None:
+        for expired in expired_list:
             messages = [d for d in expired.queue if isinstance(d, Delivery)]
             log.info(
-                "msn: {handle} did not answer switchboard {room}; {n} message(s) returned",
+                "msn: {handle} did not answer switchboard {room}; {n} message(s) back offline",
                 handle=expired.handle,
                 room=expired.room_id,
                 n=len(messages),
             )
-            for delivery in messages:
-                self.return_failure(
-                    delivery,
-                    expired.handle,
-                    FailureReason.UNSUPPORTED,
-                    "recipient did not open the conversation",
+            if messages:
+                link = self.link_for(expired.handle)
+                session_id = (link.session_id if link is not None else None) or ""
+                self.run(self.core.return_undelivered(session_id, messages)).addErrback(
+                    _log_failure, "returning unanswered messages to the offline queue"
                 )
-        self.arm_expiry()
 
     def return_failure(
         self, delivery: Delivery, handle: str, reason: FailureReason, detail: str
@@ -511,6 +533,7 @@ class NotificationProtocol(_Connection):
             self.service.links[handle].remove(self)
             if not self.service.links[handle]:
                 del self.service.links[handle]
+                self.service.withdraw(handle)
         if self.session_id is not None:
             session_id, self.session_id = self.session_id, None
             self.service.run(self.service.core.close_session(session_id)).addErrback(
@@ -907,7 +930,7 @@ class NotificationProtocol(_Connection):
             ):
                 self.write(line)
         elif isinstance(event, Message):
-            self._deliver_message(delivery, event)
+            return self._deliver_message(delivery, event)
         elif isinstance(event, DeliveryFailure):
             sent = self.service.sent.pop(event.message_id, None)
             if sent is not None and sent.ack in ("A", "N"):
@@ -920,7 +943,29 @@ class NotificationProtocol(_Connection):
                 )
         return True
 
-    def _deliver_message(self, delivery: Delivery, event: Message) -> None:
+    @property
+    def writable(self) -> bool:
+        """FlowControlled: the client keeps up (notification and switchboard outputs
+        not paused) and what waits for its ring answers is under ``RING_WAIT_SOFT``."""
+        if self._gone or self.stalled or (self._out is not None and self._out.paused):
+            return False
+        rooms = self.service.rooms
+        for connection in rooms.connections_of(self.session.handle):
+            out = getattr(connection, "_out", None)
+            if isinstance(out, OutputBound) and out.paused:
+                return False
+        return rooms.waiting_bytes(self.session.handle) < RING_WAIT_SOFT
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        """Checked every ``WRITABLE_POLL`` seconds on the service's clock (the things
+        that make the link writable again are several: a drained socket, an ANS, an
+        expired ring); called at once when the connection is gone."""
+        if self.writable or self._gone or self.stalled:
+            callback()
+            return
+        self.service.clock.callLater(WRITABLE_POLL, self.when_writable, callback)
+
+    def _deliver_message(self, delivery: Delivery, event: Message) -> bool:
         rooms = self.service.rooms
         handle = self.session.handle
         peer = delivery.peer
@@ -935,33 +980,33 @@ class NotificationProtocol(_Connection):
             ):
                 room = origin
         now = self.service.now()
+        connection = room.connection_of(handle) if room is not None else None
+        if room is not None and isinstance(connection, SwitchboardProtocol):
+            shown = room.participants[peer].display if peer in room.participants else display
+            connection.show_message(peer, shown, event)
+            return not connection.stalled
+        size = len(event.body.encode("utf-8")) + RING_WAIT_OVERHEAD
+        if rooms.waiting_bytes(handle) + size > RING_WAIT_HARD:
+            return False  # not taken: the core keeps it offline; nothing is bounced
         if room is None:
             room = rooms.open_for(handle, peer, display, now)
             ringing = False
         else:
             ringing = handle in room.invitations
-        connection = room.connection_of(handle)
-        if isinstance(connection, SwitchboardProtocol):
-            shown = room.participants[peer].display if peer in room.participants else display
-            connection.show_message(peer, shown, event)
-            return
         if not ringing and not self.session.accepts_switchboards:
             # IMS OFF: this user takes no new conversations (nobody may ring them).
             self.service.return_failure(
                 delivery, handle, FailureReason.UNSUPPORTED, "recipient takes no conversations"
             )
-            return
+            return True
         invitation = rooms.invite(room, handle, now)
-        if len(invitation.queue) >= 32:
-            self.service.return_failure(
-                delivery, handle, FailureReason.QUEUE_FULL, "too many messages waiting"
-            )
-            return
         invitation.queue.append(delivery)
+        invitation.size += size
         if not ringing:
             inviter_name = room.participants[peer].display if peer in room.participants else display
             self.write(self.session.ring(room.room_id, peer, inviter_name, now))
             self.service.arm_expiry()
+        return True
 
     def show_typing(self, peer: str, event: Typing) -> bool:
         if self._gone or not event.active:
@@ -1191,6 +1236,10 @@ class SwitchboardProtocol(_Connection):
                 await self.service.core.submit(event)
 
         def done(_: None) -> None:
+            # A message refused meanwhile was NAKed (its Sent entry taken): no ACK then.
+            refused = any(e.id not in self.service.sent for e in events if isinstance(e, Message))
+            if refused:
+                return
             if action.ack in ("A", "S", "D") and isinstance(content, TextContent | None):
                 self.write(Command("ACK", action.trid))
 

@@ -16,8 +16,10 @@ not joined yet; their messages arrive through the core).
   is a local MSN user the core routes it back to that user's notification link,
   which looks for a room holding both (:meth:`Rooms.find`), else rings the user
   into the room the message came from, else opens a new room with the sender as a
-  virtual participant. A rung user's messages wait in a bounded queue until it
-  answers (``ANS``) or the invitation expires (:meth:`Rooms.expire`).
+  virtual participant. A rung user's messages wait in the invitation until it
+  answers (``ANS``) or the invitation expires (:meth:`Rooms.expire`); what waits is
+  bounded in bytes by the glue (never by a count: nothing is bounced for waiting), and
+  an expired invitation's messages go back to the core's offline queue.
 - ``OUT`` or a dropped connection: ``BYE`` to the others; a room with nobody
   connected is gone. The last one connected who leaves while someone is still rung
   stays virtually instead, so the rung user reads what waits and can answer.
@@ -37,7 +39,6 @@ from adapters.msn.codec import Command
 from adapters.msn.translate import encode_name
 
 INVITE_TIMEOUT = 60.0
-INVITE_QUEUE = 32
 MAX_PARTICIPANTS = 16
 ORIGIN_MEMORY = 4096
 
@@ -59,6 +60,8 @@ class Invitation:
     handle: str
     deadline: float
     queue: list[object] = field(default_factory=list)
+    size: int = 0
+    """Bytes of what waits in ``queue`` (as the glue measured it)."""
 
 
 @dataclass
@@ -221,6 +224,22 @@ class Rooms:
             self._drop(room)
         return out
 
+    def waiting_bytes(self, handle: str) -> int:
+        """Bytes of what waits for ``handle`` to answer a ring, in every room."""
+        return sum(
+            r.invitations[handle].size for r in self._rooms.values() if handle in r.invitations
+        )
+
+    def connections_of(self, handle: str) -> list[Key]:
+        """The switchboard connections ``handle`` has in rooms it joined."""
+        out = []
+        for room_id in self._member_of.get(handle, {}):
+            room = self._rooms.get(room_id)
+            connection = room.connection_of(handle) if room is not None else None
+            if connection is not None:
+                out.append(connection)
+        return out
+
     def find(self, handle: str, peer: str) -> Room | None:
         """A room where ``handle`` is connected or rung and ``peer`` takes part."""
         joined = self._member_of.get(peer)
@@ -256,6 +275,17 @@ class Rooms:
             if room.empty and not room.invitations:
                 self._drop(room)
         return expired
+
+    def withdraw(self, handle: str) -> list[Expired]:
+        """``handle`` went offline: its invitations end now (as if expired)."""
+        out: list[Expired] = []
+        for room in list(self._rooms.values()):
+            invitation = room.invitations.pop(handle, None)
+            if invitation is not None:
+                out.append(Expired(room.room_id, handle, tuple(invitation.queue)))
+            if room.empty and not room.invitations:
+                self._drop(room)
+        return out
 
     def next_deadline(self) -> float | None:
         deadlines = [i.deadline for r in self._rooms.values() for i in r.invitations.values()]

@@ -164,13 +164,25 @@ class OscarFactory(Factory):
 
 class OscarLink:
     """What the core sees of one logged-in OSCAR client (ClientLink, ShowsTyping,
-    LimitsBody, MeasuresBody)."""
+    LimitsBody, MeasuresBody, FlowControlled)."""
 
     def __init__(self, conn: OscarServerProtocol) -> None:
         self._conn = conn
 
     def deliver(self, delivery: Delivery) -> bool:
-        return self._conn.deliver(delivery.event, delivery.peer)
+        return self._conn.deliver(delivery.event, delivery.peer, delivery.offline)
+
+    @property
+    def writable(self) -> bool:
+        out = self._conn.output
+        return out is None or not (out.paused or out.aborted)
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        out = self._conn.output
+        if out is None:
+            callback()
+        else:
+            out.when_resumed(callback)
 
     def show_typing(self, peer: str, event: Typing) -> bool:
         return self._conn.deliver(event, peer)
@@ -245,10 +257,14 @@ class OscarServerProtocol(Protocol):
 
     # ------------------------------------------------------------ from the core
 
-    def deliver(self, event: CanonicalEvent, peer: str) -> bool:
+    @property
+    def output(self) -> OutputBound | None:
+        return getattr(self, "_out", None)
+
+    def deliver(self, event: CanonicalEvent, peer: str, offline: bool = False) -> bool:
         if self.session is None or self._gone or self._out.aborted:
             return False
-        ok = self.session.deliver(event, peer, self.factory.clock.seconds())
+        ok = self.session.deliver(event, peer, self.factory.clock.seconds(), offline)
         self._after([])
         # Not handed over if the client stopped reading: the core keeps it (offline).
         return ok and not self._out.aborted
@@ -315,7 +331,10 @@ class OscarServerProtocol(Protocol):
         elif isinstance(request, M.SetPresence):
             self._fire(core.set_presence(request.session_id, request.presence, request.status_text))
         elif isinstance(request, M.SubmitEvent):
-            self._fire(core.submit(request.event))
+            if request.token is None:
+                self._fire(core.submit(request.event))
+            else:
+                self._ask(request.token, self._submit(request.event), M.Submitted(False))
         elif isinstance(request, M.LoadContacts):
             self._ask(token, self._contacts(request.owner), M.ContactsLoaded(()))
         elif isinstance(request, M.StoreContact):
@@ -396,6 +415,10 @@ class OscarServerProtocol(Protocol):
         d.addCallbacks(answered, failed)
 
     # ------------------------------------------------------------ core conversations
+
+    async def _submit(self, event: CanonicalEvent) -> M.Answer:
+        await self.factory.core.submit(event)
+        return M.Submitted()
 
     async def _open(self, request: M.OpenSession) -> M.SessionOpened:
         old = self.factory.online.get(request.address)

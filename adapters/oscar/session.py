@@ -137,7 +137,12 @@ class SetPresence:
 
 @dataclass(frozen=True, slots=True)
 class SubmitEvent:
+    """Route ``event``. With a ``token``, answer :class:`Submitted` once the core has
+    taken it (written to the recipient or durably queued): the 04/0C host ack the
+    client asked for waits for that (docs/adr/0015-delivery-contract.md)."""
+
     event: CanonicalEvent
+    token: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +232,15 @@ class AccountsFound:
     matches: tuple[AccountMatch, ...]
 
 
-Answer = LoginResult | SessionOpened | ContactsLoaded | PresenceAnswer | AccountsFound
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The core took a submitted event (``accepted``), or could not (then the sender
+    gets an ICBM error, "service unavailable", instead of the ack)."""
+
+    accepted: bool = True
+
+
+Answer = LoginResult | SessionOpened | ContactsLoaded | PresenceAnswer | AccountsFound | Submitted
 
 
 # ---------------------------------------------------------------- the state table
@@ -371,6 +384,7 @@ class OscarSession:
         self._held: list[_HeldOffline] = []
         self._early: set[str] = set()  # ids written while the session was opening
         self._held_until: float | None = None
+        self._offline_taken = False  # the client fetched them, or the hold ran out
         self._closing_after_send = False
         self._emit(Signon())
 
@@ -416,16 +430,15 @@ class OscarSession:
             self._fail(exc)
         return self._take_requests()
 
-    def deliver(self, event: CanonicalEvent, peer: str, now: float) -> bool:
-        """Write a canonical event to the client; False when it cannot take it."""
+    def deliver(self, event: CanonicalEvent, peer: str, now: float, offline: bool = False) -> bool:
+        """Write a canonical event to the client; False when it cannot take it.
+        ``offline``: it waited in the offline queue (the core says so: a live event may
+        arrive while the session still opens, and must not be held as offline)."""
         if self.state not in (State.ONLINE, State.BOS_OPENING):
             return False
-        # While the session opens, what the core writes is what waited offline (the
-        # contract): flag it so (ICQ offline store, original time), once.
-        opening = self.state is State.BOS_OPENING
-        if opening:
+        if offline and self.state is State.BOS_OPENING:
             self._early.add(event.id)
-        self._deliver(event, peer, now, offline=opening)
+        self._deliver(event, peer, now, offline=offline)
         return True
 
     def get_timer(self) -> float | None:
@@ -880,6 +893,12 @@ class OscarSession:
             self._sent[event.id] = packet.request_id
             while len(self._sent) > SENT_MESSAGES_KEPT:
                 self._sent.popitem(last=False)
+        if has(body.tlvs, 0x0003) and isinstance(event, Message):
+            # The ack says "delivered": sent only when the core has taken the message.
+            ack = S.IcbmHostAck(body.cookie, body.channel, body.screen_name)
+            token = self._token("submitted", ack, packet.request_id, event.id)
+            self._requests.append(SubmitEvent(event, token))
+            return
         self._requests.append(SubmitEvent(event))
         if has(body.tlvs, 0x0003):
             ack = S.IcbmHostAck(body.cookie, body.channel, body.screen_name)
@@ -1067,6 +1086,7 @@ class OscarSession:
 
     def _icq_offline(self, request_id: int, seq: int, now: float) -> None:
         held, self._held, self._held_until = self._held, [], None
+        self._offline_taken = True  # later offline messages go live, with their time
         for item in held:
             msg = item.message
             t = msg.time
@@ -1160,6 +1180,18 @@ class OscarSession:
             assert isinstance(result, PresenceAnswer)
             for native, state in result.states:
                 self._buddy_presence(native, state, "", now)
+        elif pending.kind == "submitted":
+            assert isinstance(result, Submitted)
+            ack, request_id, message_id = pending.data
+            assert isinstance(ack, S.IcbmHostAck) and isinstance(request_id, int)
+            assert isinstance(message_id, str)
+            if message_id not in self._sent:
+                return  # it failed meanwhile: the sender already has the ICBM error
+            if result.accepted:
+                self._snac(ack, request_id, now=now)
+            else:
+                del self._sent[message_id]
+                self._error(S.ICBM, S.ERR_SERVICE_UNAVAILABLE, request_id)
         elif pending.kind == "lookup":
             assert isinstance(result, AccountsFound)
             request_id, seq, subtype = pending.data
@@ -1221,9 +1253,21 @@ class OscarSession:
         if native is None:
             return
         if isinstance(event, Message):
-            if offline and self.is_icq and native.isdigit() and _fits_icq_store(event.body):
+            if (
+                offline
+                and not self._offline_taken
+                and self.is_icq
+                and native.isdigit()
+                and _fits_icq_store(event.body)
+            ):
+                # Kept for the client's offline-message request (ICQ shows these
+                # apart), at most ``offline_hold`` seconds after the session opened.
                 self._held.append(_HeldOffline(native, event))
+                if self.state is State.ONLINE and self._held_until is None:
+                    self._held_until = now + self.config.offline_hold
                 return
+            if self._held:
+                self._flush_held(now)  # what waited offline goes first: order is kept
             # Text the ICQ offline store (cp1252) cannot carry goes as a live message
             # with its original time (TLV 0x16) instead, so nothing is replaced.
             self._send_message(event, native, now, offline)
@@ -1290,6 +1334,7 @@ class OscarSession:
 
     def _flush_held(self, now: float) -> None:
         held, self._held, self._held_until = self._held, [], None
+        self._offline_taken = True
         for item in held:
             self._send_message(item.message, item.peer, now, offline=True)
 

@@ -193,6 +193,8 @@ class Connection:
     next_msg_id: int = 1
     sent_ids: dict[str, tuple[int, int]] = field(default_factory=dict)  # canonical -> wire
     offline_replay: bool = False
+    fragment_seqs: list[int] = field(default_factory=list)
+    """Datagrams of the message being reassembled: their acks wait for the core."""
     replayed: set[str] = field(default_factory=set)  # event ids written during the replay
     closed: bool = False
     commands: DeferredLock = field(default_factory=DeferredLock)  # one command at a time
@@ -204,6 +206,14 @@ class PendingRegistration:
     address: Address
     nonce_key: tuple[Address, bytes]
     timer: DelayedCall | None = None
+
+
+UNACKED_PAUSE = 128
+"""Unacknowledged commands to a client past which its link says it is not writable
+(four reliable windows): the core's offline replay waits, so a backlog is never all
+queued in memory."""
+WRITABLE_POLL = 0.05
+"""Seconds between two checks of a link that is not writable."""
 
 
 class UinLink:
@@ -226,6 +236,18 @@ class UinLink:
 
     def deliver(self, delivery: Delivery) -> bool:
         return self._server.deliver(self._conn, delivery)
+
+    @property
+    def writable(self) -> bool:
+        """FlowControlled: the client acknowledges as fast as the core writes (what waits
+        unacknowledged stays under ``UNACKED_PAUSE`` commands)."""
+        return self._conn.closed or self._conn.session.unacknowledged < UNACKED_PAUSE
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        if self.writable:
+            callback()
+        else:
+            self._server.clock.callLater(WRITABLE_POLL, self.when_writable, callback)
 
     def show_typing(self, peer: str, event: Typing) -> bool:
         uin = native_uin(peer)
@@ -424,7 +446,7 @@ class UinServer(DatagramProtocol):
                 )
                 d.addErrback(self._core_failed, conn)
             elif isinstance(event, CommandReceived):
-                self._command(conn, event.body)
+                self._command(conn, event.body, event.seq)
             elif isinstance(event, SessionEnded):
                 self._ended(conn, event.reason)
         self._flush(conn)
@@ -544,18 +566,24 @@ class UinServer(DatagramProtocol):
     def _wire_text(self, conn: Connection, text: str, limit: int) -> bytes:
         return encode_limited(text, conn.session.charset, limit)
 
-    def _command(self, conn: Connection, body: Body) -> None:
+    def _command(self, conn: Connection, body: Body, seq: int = 0) -> None:
         if isinstance(body, MessageFragment):
+            if seq:
+                conn.fragment_seqs.append(seq)
             try:
                 whole = conn.reassembler.feed(body)
             except UinProtocolError:
                 self._handle(conn, conn.session.close(ErrorCode.PROTOCOL_ERROR))
                 return
-            if whole is not None and not whole.text:
+            if whole is None:
+                return
+            seqs, conn.fragment_seqs = conn.fragment_seqs, []
+            if not whole.text:
                 # Section 7.2: empty messages are not sent; refused, the session goes on.
                 self.send(conn, MessageFailed(whole.uin, whole.msg_id, ErrorCode.BAD_REQUEST))
-            elif whole is not None:
-                self._submit_message(conn, whole.uin, whole.msg_id, whole.text)
+                self._release(conn, seqs)
+            else:
+                self._submit_message(conn, whole.uin, whole.msg_id, whole.text, seqs)
         elif isinstance(body, TypingNotice):
             self._guarded(conn, self._typing(conn, body.uin, body.active))
         elif isinstance(body, ContactAdd):
@@ -585,11 +613,17 @@ class UinServer(DatagramProtocol):
         except AddressError:
             return None
 
-    def _submit_message(self, conn: Connection, uin: int, msg_id: int, text: str) -> None:
+    def _submit_message(
+        self, conn: Connection, uin: int, msg_id: int, text: str, seqs: Sequence[int] = ()
+    ) -> None:
+        """Submit a whole message; the acks of its datagrams (``seqs``) go only once the
+        core has taken it (written to the recipient or durably queued), or together
+        with the MESSAGE_FAILED that refuses it."""
         recipient = self._peer(uin)
         if recipient is None or len(text) > MAX_BODY_CHARS:
             code = ErrorCode.UNKNOWN_RECIPIENT if recipient is None else ErrorCode.TOO_LARGE
             self.send(conn, MessageFailed(uin, msg_id, code))
+            self._release(conn, seqs)
             return
         message = Message(sender=conn.owner, recipient=recipient, body=text)
         conn.sent_ids[message.id] = (uin, msg_id)
@@ -597,6 +631,14 @@ class UinServer(DatagramProtocol):
             del conn.sent_ids[next(iter(conn.sent_ids))]
         d = self._run(self.core.submit(message))
         d.addErrback(self._submit_failed, conn, uin, msg_id)
+        d.addBoth(lambda _: self._release(conn, seqs))
+
+    def _release(self, conn: Connection, seqs: Sequence[int]) -> None:
+        if not seqs or conn.closed:
+            return
+        for seq in seqs:
+            conn.session.release(seq)
+        self._flush(conn)
 
     def _submit_failed(self, failure: Failure, conn: Connection, uin: int, msg_id: int) -> None:
         if failure.check(ServiceUnavailable):
@@ -703,6 +745,7 @@ class UinServer(DatagramProtocol):
             return True  # undeliverable here forever: do not keep it offline
         charset = conn.session.charset
         bodies: list[Body]
+        offline = conn.offline_replay or delivery.offline
         if conn.offline_replay:
             conn.replayed.add(event.id)
         if isinstance(event, Message) and not event.body:
@@ -718,7 +761,7 @@ class UinServer(DatagramProtocol):
                         event.body,
                         charset,
                         time=wire_time(event.time),
-                        offline=conn.offline_replay,
+                        offline=offline,
                     )
                 )
             except ValueError:

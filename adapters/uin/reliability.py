@@ -93,6 +93,7 @@ class ReliableChannel:
     _waiting: deque[Body] = field(default_factory=deque)
     _received_up_to: int = 0
     _buffer: dict[int, Body] = field(default_factory=dict)
+    _held: set[int] = field(default_factory=set)
     _ack_due: bool = False
     _last_received: float = 0.0
     _last_sent: float = 0.0
@@ -121,18 +122,44 @@ class ReliableChannel:
         return 0 < seq < self._next_seq and seq not in self._in_flight
 
     @property
+    def unacknowledged(self) -> int:
+        """Commands queued or in flight that the peer has not acknowledged yet."""
+        return len(self._in_flight) + len(self._waiting)
+
+    @property
     def idle(self) -> bool:
         """Everything sent has been acknowledged."""
         return not self._in_flight and not self._waiting
 
     @property
     def received_up_to(self) -> int:
+        """The cumulative ack we advertise: everything up to it arrived and none of it
+        is held (:meth:`hold`)."""
+        if self._held:
+            return min(self._received_up_to, min(self._held) - 1)
         return self._received_up_to
 
+    def hold(self, seq: int) -> None:
+        """Do not acknowledge datagram ``seq`` (delivered, in order) until
+        :meth:`release`: its ack tells the peer more than "it arrived" (the server: the
+        message was taken by the core). A retransmission meanwhile is a duplicate, dropped
+        and not processed again."""
+        if 0 < seq <= self._received_up_to:
+            self._held.add(seq)
+
+    def release(self, seq: int) -> None:
+        if seq in self._held:
+            self._held.discard(seq)
+            self._ack_due = True
+
     def _selective_bits(self) -> int:
+        ack = self.received_up_to
+        arrived = set(self._buffer)
+        if ack < self._received_up_to:  # held: what arrived after the first held one
+            arrived.update(range(ack + 2, self._received_up_to + 1))
         bits = 0
-        for seq in self._buffer:
-            offset = seq - self._received_up_to - 2
+        for seq in arrived - self._held:
+            offset = seq - ack - 2
             if 0 <= offset < 32:
                 bits |= 1 << offset
         return bits
@@ -155,10 +182,10 @@ class ReliableChannel:
             item.due = False
             item.sent_at = now
             item.deadline = now + item.rto
-            out.append((item.seq, self._received_up_to, item.body))
+            out.append((item.seq, self.received_up_to, item.body))
             self.stats.sent += 1
-        if self._ack_due and (not out or self._buffer):
-            out.append((0, self._received_up_to, Ack(self._selective_bits())))
+        if self._ack_due and (not out or self._buffer or self._held):
+            out.append((0, self.received_up_to, Ack(self._selective_bits())))
         self._ack_due = False
         if out:
             self._last_sent = now
@@ -193,6 +220,12 @@ class ReliableChannel:
 
     def receive(self, seq: int, ack: int, body: Body, now: float) -> list[Body]:
         """Take one authenticated datagram; the commands now deliverable, in order."""
+        return [b for _, b in self.receive_numbered(seq, ack, body, now)]
+
+    def receive_numbered(
+        self, seq: int, ack: int, body: Body, now: float
+    ) -> list[tuple[int, Body]]:
+        """As :meth:`receive`, each command with its sequence number (0: unsequenced)."""
         if self.dead is not None:
             return []
         self._last_received = now
@@ -203,7 +236,7 @@ class ReliableChannel:
         if isinstance(body, Ack):
             return []
         if seq == 0:
-            return [body]
+            return [(0, body)]
         self.stats.received += 1
         if seq <= self._received_up_to or seq in self._buffer:
             self.stats.duplicates += 1
@@ -213,10 +246,10 @@ class ReliableChannel:
             raise UinProtocolError(f"seq {seq} beyond the receive window")
         self._buffer[seq] = body
         self._ack_due = True
-        ready: list[Body] = []
+        ready: list[tuple[int, Body]] = []
         while self._received_up_to + 1 in self._buffer:
             self._received_up_to += 1
-            ready.append(self._buffer.pop(self._received_up_to))
+            ready.append((self._received_up_to, self._buffer.pop(self._received_up_to)))
         self.stats.delivered += len(ready)
         return ready
 

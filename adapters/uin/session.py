@@ -175,7 +175,12 @@ class LoginAttempted:
 
 @dataclass(frozen=True, slots=True)
 class CommandReceived:
+    """A client command, in order. ``seq``: its datagram's number; for a MESSAGE
+    fragment the ack of that datagram is held until :meth:`UinSession.release` (the
+    ack tells the client "the gateway took it", docs/adr/0015-delivery-contract.md)."""
+
     body: Body
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +214,7 @@ class ServerSession:
         self._proof = b""
         self._keys: tuple[bytes, bytes] | None = None
         self._channel: ReliableChannel | None = None
-        self._held: list[Body] = []
+        self._held: list[tuple[int, Body]] = []
         self._outbox: list[bytes] = []
 
     # ---- the table ------------------------------------------------------------------
@@ -275,7 +280,18 @@ class ServerSession:
         if self._step(Input.OPENED) is State.CLOSED:
             return []
         held, self._held = self._held, []
-        return [CommandReceived(b) for b in held]
+        return [CommandReceived(b, seq) for seq, b in held]
+
+    @property
+    def unacknowledged(self) -> int:
+        """Commands to the client not yet acknowledged by it (0 before login)."""
+        return self._channel.unacknowledged if self._channel is not None else 0
+
+    def release(self, seq: int) -> None:
+        """The datagram ``seq`` (a MESSAGE fragment) was dealt with: taken by the core,
+        or refused with MESSAGE_FAILED. Its ack may go now."""
+        if self._channel is not None:
+            self._channel.release(seq)
 
     def close(self, reason: ErrorCode) -> list[SessionEvent]:
         """End the session from our side (shutdown, kick, core failure)."""
@@ -345,7 +361,10 @@ class ServerSession:
         assert self._channel is not None
         self._step(Input.DATAGRAM)
         events: list[SessionEvent] = []
-        for body in self._channel.receive(datagram.seq, datagram.ack, datagram.body, now):
+        numbered = self._channel.receive_numbered(datagram.seq, datagram.ack, datagram.body, now)
+        for seq, body in numbered:
+            if isinstance(body, MessageFragment) and seq:
+                self._channel.hold(seq)
             if isinstance(body, Logout):
                 self._step(Input.LOGOUT)
                 self._flush_channel(now)  # the ack of the LOGOUT
@@ -354,9 +373,9 @@ class ServerSession:
             if isinstance(body, Ping):
                 continue
             if self.state is State.OPENING:
-                self._held.append(body)
+                self._held.append((seq, body))
             else:
-                events.append(CommandReceived(body))
+                events.append(CommandReceived(body, seq))
         return events
 
     def _login_ok(self) -> bytes:

@@ -24,7 +24,8 @@ from gateway.store.liveness import NodeLeases
 from schema.events import PresenceState
 from schema.records import SessionInfo
 
-OFFLINE_BATCH = 500
+OFFLINE_BATCH = 100
+"""Offline entries read and written per step of a login's replay (flow-controlled)."""
 
 
 def session_to_json(row: SessionInfo, active: float) -> str:
@@ -122,15 +123,27 @@ class DeliveryStore:
 
     # ---- sessions directory
 
-    async def open_session(self, row: SessionInfo) -> list[tuple[str, str]]:
-        """Register the session; returns the offline entries (id, payload), oldest first."""
+    async def open_session(self, row: SessionInfo) -> None:
+        """Register the session. Its node's index first: a row never exists that its
+        node's reclaim would not find. What waited offline is read with
+        :meth:`read_offline` (the core streams it, docs/adr/0015-delivery-contract.md)."""
         now = time.time()
-        entries = await self._scripts.open_session(
-            keys=[keys.sessions(row.address), keys.offline(row.address)],
-            args=[row.session_id, session_to_json(row, now), OFFLINE_BATCH],
-        )
         await self._redis.sadd(keys.node_sessions(row.node_id), f"{row.address}|{row.session_id}")
-        return [(entry_id, fields["e"]) for entry_id, fields in _pairs(entries)]
+        await self._redis.hset(
+            keys.sessions(row.address), row.session_id, session_to_json(row, now)
+        )
+
+    async def read_offline(
+        self, address: str, after: str = "", count: int = OFFLINE_BATCH
+    ) -> list[tuple[str, str]]:
+        """Up to ``count`` offline entries (id, payload) after entry ``after`` (from the
+        oldest when empty), oldest first."""
+        start = f"({after}" if after else "-"
+        reply = cast(
+            list[tuple[str, dict[str, str]]],
+            await self._redis.xrange(keys.offline(address), start, "+", count=count),
+        )
+        return [(entry_id, fields.get("e", "")) for entry_id, fields in reply]
 
     async def update_session(self, row: SessionInfo, active: float) -> None:
         key = keys.sessions(row.address)
@@ -324,17 +337,6 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return false end
 redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))
 return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 """
-
-
-def _pairs(entries: list[object]) -> list[tuple[str, dict[str, str]]]:
-    """XRANGE reply from a script: [[id, [k, v, ...]], ...]."""
-    out = []
-    for item in entries:
-        assert isinstance(item, list)
-        entry_id, flat = item[0], item[1]
-        fields = dict(zip(flat[0::2], flat[1::2], strict=True))
-        out.append((str(entry_id), fields))
-    return out
 
 
 def _entries(entries: list[tuple[str, dict[str, str] | None]]) -> list[InboxEntry]:

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.web.test.requesthelper import DummyRequest
 
 from adapters.msn import challenge
@@ -310,10 +312,10 @@ def test_three_party_switchboard(world: tuple[FakeCore, MsnService, MemoryReacto
     assert len(service.rooms) == 1
 
 
-def test_unanswered_ring_returns_the_message(
+def test_unanswered_ring_puts_the_messages_back_offline(
     world: tuple[FakeCore, MsnService, MemoryReactorClock],
 ) -> None:
-    """If the rung client never answers, the queued message goes back as a DeliveryFailure."""
+    """If the rung client never answers, what waited goes back to the offline queue, once."""
     core, service, clock = world
     core.befriend("msn:alice@example.com", "msn:bob@example.com")
     alice, bob = login(service, "alice"), login(service, "bob")
@@ -322,10 +324,12 @@ def test_unanswered_ring_returns_the_message(
     sb_a.send("MSG", "A", payload=TEXT + b"anyone?")
     assert any(isinstance(f, Command) and f.verb == "RNG" for f in bob.read())
     clock.advance(61)
-    failure = next(e for e in core.submitted if isinstance(e, DeliveryFailure))
     original = next(e for e in core.submitted if isinstance(e, Message))
-    assert failure.message_id == original.id and failure.recipient == "msn:alice@example.com"
-    assert any(isinstance(f, Command) and f.verb == "NAK" for f in sb_a.read())
+    assert [d.event.id for d in core.offline["msn:bob@example.com"]] == [original.id]
+    assert not any(isinstance(e, DeliveryFailure) for e in core.submitted)
+    assert not any(isinstance(f, Command) and f.verb == "NAK" for f in sb_a.read())
+    clock.advance(61)
+    assert len(core.offline["msn:bob@example.com"]) == 1
 
 
 def test_cal_unknown_or_offline(world: tuple[FakeCore, MsnService, MemoryReactorClock]) -> None:
@@ -444,24 +448,34 @@ def test_offline_messages_ring_after_login(
     assert frames[-1].payload.endswith(b"later")  # type: ignore[union-attr]
 
 
-def test_messages_before_the_callee_answers_wait_bounded(
+def test_messages_before_the_callee_answers_wait_bounded_in_bytes(
     world: tuple[FakeCore, MsnService, MemoryReactorClock],
 ) -> None:
-    """Messages written before a rung MSN user answers wait for the ANS, at most 32;
-    one more is refused in MSN terms (NAK) instead of being lost or queued forever."""
+    """Messages written before a rung MSN user answers all wait for the ANS (no count
+    limit, nothing bounced); past the byte bound the link takes no more, so the core
+    keeps the rest offline, and it is not writable past the soft bound."""
     core, service, _ = world
     core.befriend("msn:alice@example.com", "msn:bob@example.com")
     alice, bob = login(service, "alice"), login(service, "bob")
     sb_a = switchboard(service, alice, "alice")
     sb_a.send("CAL", "bob@example.com")
     sb_a.read()
-    for i in range(33):
+    for i in range(200):
         sb_a.send("MSG", "A", payload=TEXT + f"m{i}".encode())
-    replies = sb_a.read()
-    assert [f.verb for f in replies if isinstance(f, Command)].count("NAK") == 1
+    replies = [f.verb for f in sb_a.read() if isinstance(f, Command)]
+    assert replies.count("ACK") == 200 and "NAK" not in replies
+    assert bob.protocol.writable  # type: ignore[attr-defined]
+    big = "x" * 1000
+    for _ in range(600):
+        sb_a.send("MSG", "A", payload=TEXT + big.encode())
+    assert not bob.protocol.writable  # type: ignore[attr-defined]
+    assert len(core.offline.get("msn:bob@example.com", [])) > 0  # kept, not bounced
+    assert not any(isinstance(e, DeliveryFailure) for e in core.submitted)
     _sb_b, frames = answer_ring(service, bob, "bob")
     shown = [f for f in frames if isinstance(f, Command) and f.verb == "MSG"]
-    assert len(shown) == 32 and shown[0].payload.endswith(b"m0")  # type: ignore[union-attr]
+    assert shown[0].payload.endswith(b"m0")  # type: ignore[union-attr]
+    assert shown[199].payload.endswith(b"m199")  # type: ignore[union-attr]
+    assert bob.protocol.writable  # type: ignore[attr-defined]
 
 
 def test_ims_off_means_nobody_can_ring_you(
@@ -557,3 +571,37 @@ def test_caller_who_leaves_before_the_answer_is_still_reached(
     sb_b.send("MSG", "N", payload=TEXT + b"here I am")
     _sb_a2, back = answer_ring(service, alice, "alice")
     assert back[-1].payload.endswith(b"here I am")  # type: ignore[union-attr]
+
+
+def test_a_message_refused_while_submitted_gets_nak_and_no_ack(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """A message the core refuses at once (here: the recipient's account is gone) is
+    answered NAK only: never ACK as well, which would say "delivered"."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, _ = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    sb_a.send("CAL", "bob@example.com")
+    sb_a.read()
+    del core.passwords["msn:bob@example.com"]
+    trid = sb_a.send("MSG", "A", payload=TEXT + b"anyone?")
+    assert sb_a.read() == [Command("NAK", trid)]
+
+
+def test_messages_waiting_for_a_user_who_signs_out_go_back_offline_at_once(
+    world: tuple[FakeCore, MsnService, MemoryReactorClock],
+) -> None:
+    """A rung user who signs out before answering: what waited for them is back in their
+    offline queue at once (their next login replays it), not held until the ring expires."""
+    core, service, _ = world
+    core.befriend("msn:alice@example.com", "msn:bob@example.com")
+    alice, bob = login(service, "alice"), login(service, "bob")
+    sb_a = switchboard(service, alice, "alice")
+    sb_a.send("CAL", "bob@example.com")
+    sb_a.send("MSG", "A", payload=TEXT + b"wait for me")
+    assert any(isinstance(f, Command) and f.verb == "RNG" for f in bob.read())
+    bob.protocol.connectionLost(Failure(ConnectionDone()))  # type: ignore[attr-defined]
+    waiting = core.offline.get("msn:bob@example.com", [])
+    assert [d.event.body for d in waiting] == ["wait for me"]  # type: ignore[union-attr]
+    assert not any(isinstance(e, DeliveryFailure) for e in core.submitted)

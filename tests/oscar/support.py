@@ -117,6 +117,8 @@ class FakeCore:
             return M.AccountsFound(tuple(matches))
         if isinstance(request, M.SubmitEvent):
             self.submitted.append(request.event)
+            if request.token is not None:
+                return M.Submitted()
         elif isinstance(request, M.StoreContact):
             self.stored.append((request.owner, request.entry))
         elif isinstance(request, M.DropContact):

@@ -172,9 +172,7 @@ class FakeCore:
     async def account(self, address: str) -> AccountInfo | None:
         return self._info(address) if address in self.passwords else None
 
-    async def check_login(
-        self, address: str, proof: LoginProof, source: str = ""
-    ) -> LoginResult:
+    async def check_login(self, address: str, proof: LoginProof, source: str = "") -> LoginResult:
         self.proofs.append(proof)
         self.login_sources.append(source)
         password = self.passwords.get(address)
@@ -251,17 +249,20 @@ class FakeCore:
         session_id = f"s{self._counter}"
         self.sessions[session_id] = FakeSession(address, link, presence, status_text)
         self.links[address] = link
-        # Like the real core: the waiting events go through the link now, before any
-        # live event, and are also returned (the adapter must not show them twice).
+        # Like the real core: the waiting events go through the link (marked offline),
+        # before any live event; none is returned (the real core streams them).
         waiting = self.offline.pop(address, [])
-        written: list[Delivery] = []
         for i, delivery in enumerate(waiting):
-            if not link.deliver(delivery):
+            if not link.deliver(replace(delivery, offline=True)):
                 self.offline[address] = waiting[i:]
                 break
-            written.append(delivery)
         await self._fan_out(address)
-        return OpenedSession(session_id, tuple(written))
+        return OpenedSession(session_id)
+
+    async def return_undelivered(self, session_id: str, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            if router.policy(delivery.event).queue_offline:
+                self.offline.setdefault(delivery.event.recipient, []).append(delivery)
 
     async def close_session(self, session_id: str) -> None:
         self.closed.append(session_id)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock
 
 from adapters.uin.client.session import ClientSession, RegistrationClient, RegistrationDone
@@ -507,3 +510,36 @@ def test_client_ends_session_on_a_mac_valid_bad_server_datagram() -> None:
     events = a.session.receive(bytes(bad) + mac(keys[1], bytes(bad)), net.clock.seconds())
     assert events == [Disconnected(ErrorCode.PROTOCOL_ERROR)]
     assert a.session.state is ClientState.CLOSED
+
+
+def test_message_ack_waits_until_the_core_took_the_message() -> None:
+    """The ack of a MESSAGE datagram tells the client "the gateway took it": it is sent
+    only once the core's submit has returned, not when the datagram arrived."""
+    waiting: list[tuple[Coroutine[Any, Any, Any], Deferred[Any]]] = []
+    holding = [False]
+
+    def run(coro: Coroutine[Any, Any, Any]) -> Deferred[Any]:
+        if holding[0] and coro.__qualname__.endswith(".submit"):
+            later: Deferred[Any] = Deferred()
+            waiting.append((coro, later))
+            return later
+        return run_now(coro)
+
+    net = LossyNetwork(seed=3)
+    net.server._run = run  # type: ignore[method-assign]
+    a_addr = net.core.add_account(700123, "pw-a")
+    b_addr = net.core.add_account(700456, "pw-b")
+    befriend(net.core, a_addr, b_addr)
+    a, b = net.client(700123, "pw-a"), net.client(700456, "pw-b")
+    net.login(a, b)
+    channel = a.session.channel
+    assert channel is not None and channel.idle
+    holding[0] = True
+    a.do(lambda m: m.send_message(700456, "taken?"))
+    net.run(3)
+    assert waiting and not channel.idle  # arrived, not acknowledged: the core has not taken it
+    holding[0] = False
+    for coro, later in waiting:
+        run_now(coro).chainDeferred(later)
+    assert net.run(10, lambda: channel.idle)
+    assert net.run(10, lambda: bool(b.of_kind("message")))

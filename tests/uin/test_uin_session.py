@@ -184,7 +184,7 @@ def test_commands_during_opening_are_held_then_released_in_order() -> None:
     s = in_state(State.OPENING)
     assert s.receive(_client(ContactListGet(), 1), T0) == []
     assert s.receive(_client(Ping(), 2), T0) == []
-    assert s.opened() == [CommandReceived(ContactListGet())]
+    assert s.opened() == [CommandReceived(ContactListGet(), 1)]
 
 
 def test_a_datagram_under_a_wrong_key_is_dropped_without_effect() -> None:
