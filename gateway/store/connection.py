@@ -21,7 +21,6 @@ class Scripts:
     allocate_alias: AsyncScript
     allocate_registration: AsyncScript
     deliver_or_queue: AsyncScript
-    open_session: AsyncScript
     queue_only: AsyncScript
     link: AsyncScript
     unlink: AsyncScript
@@ -99,7 +98,6 @@ def register_scripts(redis: Redis) -> Scripts:
         allocate_alias=redis.register_script(scripts.ALLOCATE_ALIAS),
         allocate_registration=redis.register_script(scripts.ALLOCATE_REGISTRATION),
         deliver_or_queue=redis.register_script(scripts.DELIVER_OR_QUEUE),
-        open_session=redis.register_script(scripts.OPEN_SESSION),
         queue_only=redis.register_script(scripts.QUEUE_ONLY),
         link=redis.register_script(scripts.LINK),
         unlink=redis.register_script(scripts.UNLINK),

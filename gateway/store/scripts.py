@@ -84,14 +84,6 @@ end
 return {'queued', redis.call('XADD', KEYS[2], '*', 'e', ARGV[3])}
 """
 
-# KEYS: sess:{A}, offline:{A}; ARGV: session id, row json, max entries
-# Registers a session and returns the waiting offline entries in the same step, so an
-# event is either in the queue read here or routed to this session, never neither.
-OPEN_SESSION = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', tonumber(ARGV[3]))
-"""
-
 # KEYS: offline:{A}; ARGV: entry json, queue max. Appends unless full.
 QUEUE_ONLY = """
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return false end

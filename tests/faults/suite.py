@@ -193,10 +193,20 @@ class SentinelRedis:
         finally:
             s.close()
 
-    def failover(self) -> None:
+    def failover(self, within: float = 20.0) -> None:
+        """SENTINEL FAILOVER, retried while Sentinel has no replica it may promote yet
+        (NOGOODSLAVE: it has not seen the replica in sync since it started)."""
         s = redis.Redis(port=self.sentinel_port, socket_timeout=5)
+        deadline = time.monotonic() + within
         try:
-            s.execute_command("SENTINEL", "FAILOVER", self.MASTER)
+            while True:
+                try:
+                    s.execute_command("SENTINEL", "FAILOVER", self.MASTER)
+                    return
+                except redis.ResponseError as exc:
+                    if "NOGOODSLAVE" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
         finally:
             s.close()
 
