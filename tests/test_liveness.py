@@ -23,6 +23,22 @@ from tests.support.jsonline_client import JsonLineClient
 from tests.support.node import GatewayNode
 
 
+def alice_and_bob(
+    node_on: Callable[..., GatewayNode], dead_after: float
+) -> tuple[GatewayNode, GatewayNode, JsonLineClient, JsonLineClient]:
+    """Nodes a and b (ids node-a, node-b) on the test's own Redis; alice logged in on a,
+    bob on b."""
+    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=dead_after)
+    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=dead_after)
+    a.add_account("jsonline", "alice", "pw-alice")
+    a.add_account("jsonline", "bob", "pw-bob")
+    alice = JsonLineClient(a.port("jsonline"))
+    bob = JsonLineClient(b.port("jsonline"))
+    alice.login("jsonline:alice", "pw-alice")
+    bob.login("jsonline:bob", "pw-bob")
+    return a, b, alice, bob
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     """A Redis server for this test alone (AOF on, so a stop and start keeps the data)."""
@@ -76,15 +92,8 @@ def test_outage_longer_than_dead_after_kills_no_live_node(
 ) -> None:
     """Redis away for twice dead_after with two healthy nodes: afterwards both keep their
     sessions, and messages between their users are delivered live, not queued offline."""
-    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=2.0)
-    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=2.0)
-    a.add_account("jsonline", "alice", "pw-alice")
-    a.add_account("jsonline", "bob", "pw-bob")
-    alice = JsonLineClient(a.port("jsonline"))
-    bob = JsonLineClient(b.port("jsonline"))
+    a, b, alice, bob = alice_and_bob(node_on, dead_after=2.0)
     try:
-        alice.login("jsonline:alice", "pw-alice")
-        bob.login("jsonline:bob", "pw-bob")
         own_redis.stop()
         time.sleep(4.0)
         own_redis.start()
@@ -120,14 +129,7 @@ def test_restart_with_the_same_id_delivers_its_pending_entries_once(
     """kill -9 of a node whose inbox holds entries (some read and never acknowledged,
     some unread), restarted with the same id (twice): every entry reaches its user
     once, in order, and nothing stays pending (XPENDING)."""
-    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=60.0)
-    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=60.0)
-    a.add_account("jsonline", "alice", "pw-alice")
-    a.add_account("jsonline", "bob", "pw-bob")
-    alice = JsonLineClient(a.port("jsonline"))
-    bob = JsonLineClient(b.port("jsonline"))
-    alice.login("jsonline:alice", "pw-alice")
-    bob.login("jsonline:bob", "pw-bob")
+    a, b, alice, bob = alice_and_bob(node_on, dead_after=60.0)
     assert b.process is not None
     b.process.send_signal(signal.SIGSTOP)  # stops reading its inbox
     sent = [alice.message("jsonline:alice", "jsonline:bob", f"m{i}") for i in range(40)]
@@ -213,16 +215,9 @@ def test_a_node_stalled_past_dead_after_registers_its_sessions_again(
     rows reclaimed; when it runs again it learns so, registers its live sessions under
     a new epoch and delivers what was queued for them meanwhile (sent one every 20 ms
     through the reclaim), each once, in order; later messages reach its user live."""
-    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=2.0)
-    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=2.0)
-    a.add_account("jsonline", "alice", "pw-alice")
-    a.add_account("jsonline", "bob", "pw-bob")
-    alice = JsonLineClient(a.port("jsonline"))
-    bob = JsonLineClient(b.port("jsonline"))
+    a, b, alice, bob = alice_and_bob(node_on, dead_after=2.0)
     assert b.process is not None
     try:
-        alice.login("jsonline:alice", "pw-alice")
-        bob.login("jsonline:bob", "pw-bob")
         time.sleep(2.5)  # node-a has renewed its own lease for dead_after
         b.process.send_signal(signal.SIGSTOP)
         sent = []
@@ -365,17 +360,10 @@ def test_an_event_sent_twice_to_a_session_is_written_once(
 ) -> None:
     """The same event for the same session twice in a node's inbox (as a reclaim that
     was retried after its reclaimer died sends it): the client gets it once."""
-    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=60.0)
-    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=60.0)
-    a.add_account("jsonline", "alice", "pw-alice")
-    a.add_account("jsonline", "bob", "pw-bob")
-    alice = JsonLineClient(a.port("jsonline"))
-    bob = JsonLineClient(b.port("jsonline"))
+    _a, b, alice, bob = alice_and_bob(node_on, dead_after=60.0)
     client = redis.Redis.from_url(own_redis.url, decode_responses=True)
     assert b.process is not None
     try:
-        alice.login("jsonline:alice", "pw-alice")
-        bob.login("jsonline:bob", "pw-bob")
         b.process.send_signal(signal.SIGSTOP)
         sent = alice.message("jsonline:alice", "jsonline:bob", "once")
         alice.read_op("sent")
@@ -399,14 +387,7 @@ def test_messages_sent_while_a_node_restarts_keep_their_order(
     """kill -9 of the recipient's node, and a restart under the same id, while the
     sender writes every 20 ms: at the next login every message arrives once, in order,
     and nothing stays pending."""
-    a = node_on(["jsonline"], node_id="node-a", dead_after_seconds=60.0)
-    b = node_on(["jsonline"], node_id="node-b", dead_after_seconds=60.0)
-    a.add_account("jsonline", "alice", "pw-alice")
-    a.add_account("jsonline", "bob", "pw-bob")
-    alice = JsonLineClient(a.port("jsonline"))
-    bob = JsonLineClient(b.port("jsonline"))
-    alice.login("jsonline:alice", "pw-alice")
-    bob.login("jsonline:bob", "pw-bob")
+    _a, b, alice, bob = alice_and_bob(node_on, dead_after=60.0)
     first = alice.message("jsonline:alice", "jsonline:bob", "live")
     assert bob.read_kind("message")["event"]["id"] == first.id
     time.sleep(0.3)  # written and acknowledged: nothing in flight at the kill
