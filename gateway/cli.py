@@ -168,16 +168,7 @@ async def _admin(config: Config, args: argparse.Namespace) -> Any:
         sealing = SealingKey.load_or_create(
             config.security.secret_key_file or data_dir / "secret.key"
         )
-        store = Store.open(
-            url,
-            sealing,
-            numeric_base=config.delivery.alias_numeric_base,
-            alias_domain=config.delivery.alias_domain,
-            sentinels=config.redis.sentinels,
-            master_name=config.redis.master_name,
-            wait_replicas=config.redis.wait_replicas,
-            wait_ms=config.redis.wait_timeout_ms,
-        )
+        store = Store.configured(url, sealing, config)
         try:
             await store.redis.ping()
             if args.command == "admin-token":

@@ -180,18 +180,7 @@ class Gateway:
                 port=self.embedded.port,
                 dir=str((self.data_dir / "redis").resolve()),
             )
-        self.store = Store.open(
-            url,
-            sealing,
-            offline_max=cfg.delivery.offline_queue_max,
-            dedupe_seconds=cfg.delivery.dedupe_seconds,
-            numeric_base=cfg.delivery.alias_numeric_base,
-            alias_domain=cfg.delivery.alias_domain,
-            sentinels=cfg.redis.sentinels,
-            master_name=cfg.redis.master_name,
-            wait_replicas=cfg.redis.wait_replicas,
-            wait_ms=cfg.redis.wait_timeout_ms,
-        )
+        self.store = Store.configured(url, sealing, cfg)
         try:
             await asyncio.wait_for(self.store.redis.ping(), REDIS_PING_SECONDS)
         except (RedisError, OSError, TimeoutError) as exc:

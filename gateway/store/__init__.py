@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from gateway.config import Config
 from gateway.credentials import SealingKey
 from gateway.store.accounts import AccountError, AccountStore
 from gateway.store.adapter_data import AdapterDataStore
@@ -55,6 +56,23 @@ class Store:
             ),
             audit=AuditLog(redis),
             adapter_data=AdapterDataStore(redis),
+        )
+
+    @classmethod
+    def configured(cls, url: str, sealing: SealingKey, config: Config) -> Store:
+        """:meth:`open` with the ``[delivery]`` and ``[redis]`` settings of ``config``
+        (the runtime and the admin CLI open the same store)."""
+        return cls.open(
+            url,
+            sealing,
+            offline_max=config.delivery.offline_queue_max,
+            dedupe_seconds=config.delivery.dedupe_seconds,
+            numeric_base=config.delivery.alias_numeric_base,
+            alias_domain=config.delivery.alias_domain,
+            sentinels=config.redis.sentinels,
+            master_name=config.redis.master_name,
+            wait_replicas=config.redis.wait_replicas,
+            wait_ms=config.redis.wait_timeout_ms,
         )
 
     async def close(self) -> None:
